@@ -1,0 +1,1 @@
+"""Reusable ComponentResources of the odoo-platform. Components never read pulumi.Config."""

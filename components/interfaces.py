@@ -1,0 +1,129 @@
+"""The interfaces every component shares, with the same names everywhere (as Azure Verified Modules do):
+`tags`, `lock`, `diagnostics`, `private_access` and role assignments.
+"""
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import pulumi
+from pulumi_azure_native import authorization, monitor, network
+
+from .tier import LockLevel
+
+# Built-in Azure role definition ids (the same in every tenant).
+ROLES = {
+    "Key Vault Secrets Officer": "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+    "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
+    "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+}
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Where a component sends its logs and metrics: the landing zone's Log Analytics workspace."""
+
+    workspace_id: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class PrivateAccess:
+    """How a component's private endpoints attach: the subnet, and the private DNS zone per sub-resource."""
+
+    resource_group_name: pulumi.Input[str]
+    location: str
+    subnet_id: pulumi.Input[str]
+    dns_zone_ids: dict[str, pulumi.Input[str]]
+
+
+def diagnostic_setting(
+    name: str,
+    target_id: pulumi.Input[str],
+    diagnostics: Diagnostics,
+    parent: pulumi.Resource,
+    log_categories: Sequence[str] = (),
+    log_category_groups: Sequence[str] = (),
+    metrics: bool = True,
+) -> monitor.DiagnosticSetting:
+    """Send the target's logs (by category or category group) and metrics to the workspace."""
+    logs = [monitor.DiagnosticsLogSettingsArgs(category=c, enabled=True) for c in log_categories]
+    logs += [monitor.DiagnosticsLogSettingsArgs(category_group=g, enabled=True) for g in log_category_groups]
+    return monitor.DiagnosticSetting(
+        f"{name}-diag",
+        name="to-log-analytics",
+        resource_uri=target_id,
+        workspace_id=diagnostics.workspace_id,
+        log_analytics_destination_type="Dedicated",
+        logs=logs or None,
+        metrics=[monitor.DiagnosticsMetricSettingsArgs(category="AllMetrics", enabled=True)] if metrics else None,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def management_lock(
+    name: str, scope: pulumi.Input[str], lock: Optional[LockLevel], parent: pulumi.Resource
+) -> Optional[authorization.ManagementLockByScope]:
+    """An Azure delete (or read-only) lock on `scope`, when the component was given one."""
+    if lock is None:
+        return None
+    return authorization.ManagementLockByScope(
+        f"{name}-lock",
+        lock_name=f"lock-{name}",
+        scope=scope,
+        level=lock,
+        notes="Managed by odoo-platform: remove through the stack configuration, not the portal.",
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def private_endpoint(
+    name: str,
+    target_id: pulumi.Input[str],
+    group_id: str,
+    access: PrivateAccess,
+    tags: dict[str, str],
+    parent: pulumi.Resource,
+) -> network.PrivateEndpoint:
+    """A private endpoint for one sub-resource (`vault`, `blob`, `redisEnterprise`, ...) registered in its DNS zone."""
+    endpoint = network.PrivateEndpoint(
+        f"{name}-pep",
+        private_endpoint_name=f"pep-{name}-{group_id.lower()}",
+        resource_group_name=access.resource_group_name,
+        location=access.location,
+        subnet=network.SubnetArgs(id=access.subnet_id),
+        private_link_service_connections=[
+            network.PrivateLinkServiceConnectionArgs(name=f"{name}-{group_id.lower()}", private_link_service_id=target_id, group_ids=[group_id])
+        ],
+        tags=tags,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    network.PrivateDnsZoneGroup(
+        f"{name}-pep-dns",
+        private_dns_zone_group_name="default",
+        private_endpoint_name=endpoint.name,
+        resource_group_name=access.resource_group_name,
+        private_dns_zone_configs=[network.PrivateDnsZoneConfigArgs(name=group_id.lower(), private_dns_zone_id=access.dns_zone_ids[group_id])],
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return endpoint
+
+
+def role_assignment(
+    name: str,
+    scope: pulumi.Input[str],
+    role: str,
+    principal_id: pulumi.Input[str],
+    parent: pulumi.Resource,
+    principal_type: Optional[str] = "ServicePrincipal",
+) -> authorization.RoleAssignment:
+    """Grant a built-in role (by name, see ROLES) on exactly `scope`."""
+    role_definition_id = pulumi.Output.from_input(scope).apply(
+        lambda s: f"/subscriptions/{s.split('/')[2]}/providers/Microsoft.Authorization/roleDefinitions/{ROLES[role]}"
+    )
+    return authorization.RoleAssignment(
+        f"{name}-role",
+        scope=scope,
+        role_definition_id=role_definition_id,
+        principal_id=principal_id,
+        principal_type=principal_type,
+        description=f"odoo-platform: {role}",
+        opts=pulumi.ResourceOptions(parent=parent),
+    )

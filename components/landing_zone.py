@@ -1,0 +1,249 @@
+"""LandingZone: resource groups, network, private DNS, monitoring, Key Vault and workload identities."""
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Sequence
+
+import pulumi
+from pulumi_azure_native import authorization, keyvault, managedidentity, network, operationalinsights, privatedns, resources
+
+from .interfaces import Diagnostics, PrivateAccess, diagnostic_setting, management_lock, private_endpoint, role_assignment
+from .naming import Naming
+from .tier import LockLevel, Tier, protect_for
+
+RESOURCE_GROUPS = ("network", "management", "compute", "data")
+
+
+@dataclass(frozen=True)
+class SubnetPlan:
+    aks_system: str
+    aks_user: str
+    private_endpoints: str
+    postgres: str
+
+
+@dataclass(frozen=True)
+class LandingZoneArgs:
+    naming: Naming
+    tier: Tier
+    address_space: str
+    subnets: SubnetPlan
+    # Who may reach the non-production Key Vault's public endpoint (deployment runners, admins).
+    admin_cidrs: Sequence[str] = ()
+    # User-assigned identities to create, by purpose (e.g. "aks", "kubelet").
+    identities: Sequence[str] = ()
+    # Open 80/443 from the Internet to the user node subnet, for a public ingress load balancer.
+    public_ingress: bool = False
+    tags: Mapping[str, str] = field(default_factory=dict)
+    lock: Optional[LockLevel] = None
+
+
+def _dns_zones(naming: Naming) -> dict[str, str]:
+    """Private DNS zone per private-link sub-resource; PostgreSQL's zone serves its delegated subnet."""
+    return {
+        "postgres": f"{naming.org}-{naming.stack}.private.postgres.database.azure.com",
+        "redisEnterprise": "privatelink.redis.azure.net",
+        "blob": "privatelink.blob.core.windows.net",
+        "vault": "privatelink.vaultcore.azure.net",
+    }
+
+
+def _inbound_allows(purpose: str, public_ingress: bool) -> list[tuple[str, str, str]]:
+    """(rule name, source, destination ports) allowed into each subnet; everything else is denied."""
+    allows = [("allow-vnet", "VirtualNetwork", "*"), ("allow-azure-lb", "AzureLoadBalancer", "*")]
+    if purpose == "postgres":
+        allows = [("allow-vnet-postgres", "VirtualNetwork", "5432")]
+    if purpose == "aks-user" and public_ingress:
+        allows.append(("allow-internet-https", "Internet", "443"))
+        allows.append(("allow-internet-http-redirect", "Internet", "80"))
+    return allows
+
+
+class LandingZone(pulumi.ComponentResource):
+    resource_groups: dict[str, resources.ResourceGroup]
+    subnet_ids: dict[str, pulumi.Output[str]]
+    dns_zone_ids: dict[str, pulumi.Output[str]]
+    identities: dict[str, managedidentity.UserAssignedIdentity]
+
+    def __init__(self, name: str, args: LandingZoneArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("odoo-platform:landing:LandingZone", name, None, opts)
+        naming, tier = args.naming, args.tier
+        location = naming.location
+        tags = dict(args.tags)
+        child = pulumi.ResourceOptions(parent=self)
+        stateful = pulumi.ResourceOptions(parent=self, protect=protect_for(tier))
+        client = authorization.get_client_config_output()
+
+        self.resource_groups = {}
+        for purpose in RESOURCE_GROUPS:
+            group = resources.ResourceGroup(
+                f"rg-{purpose}", resource_group_name=naming.resource_group(purpose), location=location, tags=tags, opts=child
+            )
+            management_lock(f"rg-{purpose}", group.id, args.lock, self)
+            self.resource_groups[purpose] = group
+        rg_network = self.resource_groups["network"].name
+        rg_management = self.resource_groups["management"].name
+
+        # Monitoring first: every other resource sends its diagnostics here.
+        self.workspace = operationalinsights.Workspace(
+            "log",
+            workspace_name=naming.log_analytics(),
+            resource_group_name=rg_management,
+            location=location,
+            sku=operationalinsights.WorkspaceSkuArgs(name="PerGB2018"),
+            retention_in_days=90 if tier.is_production else 30,
+            tags=tags,
+            opts=stateful,
+        )
+        self.diagnostics = Diagnostics(workspace_id=self.workspace.id)
+
+        self.vnet = network.VirtualNetwork(
+            "vnet",
+            virtual_network_name=naming.resource("vnet"),
+            resource_group_name=rg_network,
+            location=location,
+            address_space=network.AddressSpaceArgs(address_prefixes=[args.address_space]),
+            tags=tags,
+            opts=child,
+        )
+        plan = {
+            "aks-system": args.subnets.aks_system,
+            "aks-user": args.subnets.aks_user,
+            "private-endpoints": args.subnets.private_endpoints,
+            "postgres": args.subnets.postgres,
+        }
+        self.subnet_ids = {}
+        previous: Optional[network.Subnet] = None
+        for purpose, prefix in plan.items():
+            nsg = network.NetworkSecurityGroup(
+                f"nsg-{purpose}",
+                network_security_group_name=naming.resource("nsg", purpose),
+                resource_group_name=rg_network,
+                location=location,
+                security_rules=self._security_rules(purpose, args.public_ingress),
+                tags=tags,
+                opts=child,
+            )
+            diagnostic_setting(f"nsg-{purpose}", nsg.id, self.diagnostics, self, log_category_groups=["allLogs"], metrics=False)
+            subnet = network.Subnet(
+                f"snet-{purpose}",
+                subnet_name=naming.subnet(purpose),
+                virtual_network_name=self.vnet.name,
+                resource_group_name=rg_network,
+                address_prefix=prefix,
+                network_security_group=network.NetworkSecurityGroupArgs(id=nsg.id),
+                default_outbound_access=False,
+                private_endpoint_network_policies="Enabled" if purpose == "private-endpoints" else None,
+                delegations=[
+                    network.DelegationArgs(name="postgres-flexible-server", service_name="Microsoft.DBforPostgreSQL/flexibleServers")
+                ]
+                if purpose == "postgres"
+                else None,
+                # Azure updates one subnet of a VNet at a time: create them one after another.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[previous] if previous else None),
+            )
+            previous = subnet
+            self.subnet_ids[purpose] = subnet.id
+
+        self.dns_zone_ids = {}
+        for group_id, zone_name in _dns_zones(naming).items():
+            zone = privatedns.PrivateZone(
+                f"dns-{group_id.lower()}", private_zone_name=zone_name, resource_group_name=rg_network, location="global", tags=tags, opts=child
+            )
+            privatedns.VirtualNetworkLink(
+                f"dns-{group_id.lower()}-link",
+                virtual_network_link_name=f"link-{naming.resource('vnet')}",
+                private_zone_name=zone.name,
+                resource_group_name=rg_network,
+                location="global",
+                registration_enabled=False,
+                virtual_network=privatedns.SubResourceArgs(id=self.vnet.id),
+                tags=tags,
+                opts=child,
+            )
+            self.dns_zone_ids[group_id] = zone.id
+        self.private_access = PrivateAccess(
+            resource_group_name=rg_network,
+            location=location,
+            subnet_id=self.subnet_ids["private-endpoints"],
+            dns_zone_ids=self.dns_zone_ids,
+        )
+
+        self.key_vault = keyvault.Vault(
+            "kv",
+            vault_name=naming.key_vault(),
+            resource_group_name=rg_management,
+            location=location,
+            properties=keyvault.VaultPropertiesArgs(
+                tenant_id=client.tenant_id,
+                sku=keyvault.SkuArgs(family="A", name="standard"),
+                enable_rbac_authorization=True,
+                enable_soft_delete=True,
+                soft_delete_retention_in_days=90,
+                enable_purge_protection=True,
+                # Production is reached only through its private endpoint (deploy from inside the VNet);
+                # non-production also admits the admin/runner CIDRs so a hosted CI runner can write secrets.
+                public_network_access="Disabled" if tier.is_production else "Enabled",
+                network_acls=keyvault.NetworkRuleSetArgs(
+                    default_action="Deny",
+                    bypass="AzureServices",
+                    ip_rules=None if tier.is_production else [keyvault.IPRuleArgs(value=c) for c in args.admin_cidrs],
+                ),
+            ),
+            tags=tags,
+            opts=stateful,
+        )
+        management_lock("kv", self.key_vault.id, args.lock, self)
+        diagnostic_setting("kv", self.key_vault.id, self.diagnostics, self, log_categories=["AuditEvent"])
+        private_endpoint(naming.key_vault(), self.key_vault.id, "vault", self.private_access, tags, self)
+        # Pulumi itself writes tenant secrets (database passwords, Odoo admin passwords) into the vault.
+        role_assignment("kv-deployer", self.key_vault.id, "Key Vault Secrets Officer", client.object_id, self, principal_type=None)
+
+        self.identities = {
+            purpose: managedidentity.UserAssignedIdentity(
+                f"id-{purpose}", resource_name_=naming.identity(purpose), resource_group_name=rg_management, location=location, tags=tags, opts=child
+            )
+            for purpose in args.identities
+        }
+
+        self.register_outputs(
+            {
+                "resourceGroupNames": {k: v.name for k, v in self.resource_groups.items()},
+                "vnetId": self.vnet.id,
+                "subnetIds": self.subnet_ids,
+                "dnsZoneIds": self.dns_zone_ids,
+                "workspaceId": self.workspace.id,
+                "keyVaultId": self.key_vault.id,
+                "keyVaultUri": self.key_vault.properties.vault_uri,
+                "identityClientIds": {k: v.client_id for k, v in self.identities.items()},
+            }
+        )
+
+    @staticmethod
+    def _security_rules(purpose: str, public_ingress: bool) -> list[network.SecurityRuleArgs]:
+        rules = [
+            network.SecurityRuleArgs(
+                name=rule_name,
+                priority=1000 + 10 * i,
+                direction="Inbound",
+                access="Allow",
+                protocol="Tcp" if ports != "*" else "*",
+                source_address_prefix=source,
+                source_port_range="*",
+                destination_address_prefix="*",
+                destination_port_range=ports,
+            )
+            for i, (rule_name, source, ports) in enumerate(_inbound_allows(purpose, public_ingress))
+        ]
+        rules.append(
+            network.SecurityRuleArgs(
+                name="deny-all-inbound",
+                priority=4096,
+                direction="Inbound",
+                access="Deny",
+                protocol="*",
+                source_address_prefix="*",
+                source_port_range="*",
+                destination_address_prefix="*",
+                destination_port_range="*",
+            )
+        )
+        return rules

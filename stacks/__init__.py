@@ -1,0 +1,1 @@
+"""Stack layer: reads the stack configuration once and composes the components."""

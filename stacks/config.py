@@ -1,0 +1,239 @@
+"""The typed, validated model of everything a stack can set.
+
+`Pulumi.<stack>.yaml` -> `load_config(stack, raw)` -> `StackConfig`. Every rule that a
+value can break lives here and reports one line per problem: the config key, the bad
+value and the rule. Components never see raw configuration.
+"""
+import ipaddress
+import json
+import re
+from typing import Annotated, Any, Literal, Mapping, Optional
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from components.naming import REGION_CODES, NameRuleError, Naming
+from components.tier import Tier, tier_for_stack
+
+PROJECT = "odoo-platform"
+
+NON_PRODUCTION_ENVIRONMENTS = ("dev", "qa", "uat", "training")
+PRODUCTION_ENVIRONMENTS = ("prod",)
+REQUIRED_TAGS = ("owner", "cost-center", "data-classification")
+DATA_CLASSIFICATIONS = ("public", "internal", "confidential", "restricted")
+
+# Smallest subnet each purpose may get (prefix length): AKS nodes need room to scale,
+# and Azure requires at least a /28 for private endpoints and a delegated PostgreSQL subnet.
+MIN_SUBNET_SIZE = {"aksSystem": 27, "aksUser": 24, "privateEndpoints": 28, "postgres": 28}
+
+
+class ConfigError(Exception):
+    """Invalid stack configuration: one readable line per problem."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def _rule(key: str, value: Any, rule: str) -> PydanticCustomError:
+    """An error raised by a cross-field rule, naming the key (relative to where it runs) it is about."""
+    return PydanticCustomError("config_rule", "{rule}", {"key": key, "value": value, "rule": rule})
+
+
+def _slug(max_len: int):
+    def check(value: str) -> str:
+        if not re.fullmatch(rf"[a-z][a-z0-9]{{1,{max_len - 1}}}", value):
+            raise ValueError(f"must be 2-{max_len} lowercase letters or digits, starting with a letter")
+        return value
+
+    return AfterValidator(check)
+
+
+def _region(value: str) -> str:
+    if value not in REGION_CODES:
+        raise ValueError(f"unknown Azure region; use one of {', '.join(sorted(REGION_CODES))}")
+    return value
+
+
+def _network(value: str) -> ipaddress.IPv4Network:
+    try:
+        return ipaddress.IPv4Network(value, strict=True)
+    except ValueError as e:
+        raise ValueError(f"must be an IPv4 CIDR block such as 10.20.0.0/16 ({e})") from None
+
+
+Region = Annotated[str, AfterValidator(_region)]
+Cidr = Annotated[str, AfterValidator(lambda v: str(_network(v)))]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+class Subnets(_Model):
+    aks_system: Cidr
+    aks_user: Cidr
+    private_endpoints: Cidr
+    postgres: Cidr
+
+
+class Network(_Model):
+    address_space: Cidr
+    subnets: Subnets
+
+    @model_validator(mode="after")
+    def _subnet_plan(self) -> "Network":
+        space = _network(self.address_space)
+        seen: list[tuple[str, ipaddress.IPv4Network]] = []
+        for key, cidr in self.subnets.model_dump(by_alias=True).items():
+            net = _network(cidr)
+            if not net.subnet_of(space):
+                raise _rule(f"subnets.{key}", cidr, f"lies outside addressSpace {space}")
+            if net.prefixlen > MIN_SUBNET_SIZE[key]:
+                raise _rule(f"subnets.{key}", cidr, f"is too small; {key} needs at least a /{MIN_SUBNET_SIZE[key]}")
+            for other_key, other in seen:
+                if net.overlaps(other):
+                    raise _rule(f"subnets.{key}", cidr, f"overlaps subnets.{other_key} ({other}); subnets must not overlap")
+            seen.append((key, net))
+        return self
+
+
+_TAG_KEY = re.compile(r"^[^<>%&\\?/]{1,512}$")
+
+
+class Tags(_Model):
+    """Governance tags. Required ones are typed; any other key is passed through as is."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    owner: str = Field(min_length=3, max_length=256)
+    cost_center: str = Field(alias="cost-center", min_length=1, max_length=256)
+    data_classification: Literal["public", "internal", "confidential", "restricted"] = Field(alias="data-classification")
+
+    @model_validator(mode="after")
+    def _extra_tags(self) -> "Tags":
+        for key, value in (self.model_extra or {}).items():
+            if not _TAG_KEY.match(key):
+                raise _rule(key, value, "tag names must be 1-512 characters without < > % & \\ ? /")
+            if not isinstance(value, str) or len(value) > 256:
+                raise _rule(key, value, "tag values must be strings of at most 256 characters")
+        return self
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: str(v) for k, v in self.model_dump(by_alias=True).items()}
+
+
+class Unit(_Model):
+    """A business unit (a tenant) and the environments it runs."""
+
+    name: Annotated[str, _slug(8)]
+    display_name: str = Field(min_length=1, max_length=64)
+    environments: list[str] = Field(min_length=1)
+
+
+class StackConfig(_Model):
+    """Everything a stack can set. `stack` and `tier` are derived, not configured."""
+
+    stack: str
+    org: Annotated[str, _slug(6)]
+    location: Region
+    dr_location: Optional[Region] = None
+    tenancy: Literal["multi-tenant", "dedicated"]
+    sizing: Literal["small", "medium", "large"]
+    network: Network
+    admin_cidrs: list[Cidr] = Field(default_factory=list)
+    ingress_internal: bool = False
+    tags: Tags
+    units: list[Unit] = Field(min_length=1)
+
+    @property
+    def tier(self) -> Tier:
+        return tier_for_stack(self.stack)
+
+    @property
+    def naming(self) -> Naming:
+        return Naming(self.org, self.stack, self.location)
+
+    @model_validator(mode="after")
+    def _stack_rules(self) -> "StackConfig":
+        production = self.tier.is_production
+        if production and self.tenancy != "dedicated":
+            raise _rule("tenancy", self.tenancy, "production stacks are dedicated to one business unit; use 'dedicated'")
+        if self.tenancy == "dedicated" and len(self.units) != 1:
+            raise _rule("units", [u.name for u in self.units], "a dedicated stack serves exactly one business unit")
+        if self.stack.startswith("prod-") and self.units[0].name != self.stack.removeprefix("prod-"):
+            raise _rule("units[0].name", self.units[0].name, f"stack {self.stack!r} is dedicated to unit {self.stack.removeprefix('prod-')!r}")
+        if production and self.dr_location is None:
+            raise _rule("drLocation", None, "production stacks need a disaster-recovery region")
+        if self.dr_location is not None and self.dr_location == self.location:
+            raise _rule("drLocation", self.dr_location, "must differ from location")
+        allowed = PRODUCTION_ENVIRONMENTS if production else NON_PRODUCTION_ENVIRONMENTS
+        seen: set[str] = set()
+        for i, unit in enumerate(self.units):
+            if unit.name in seen:
+                raise _rule(f"units[{i}].name", unit.name, "duplicate business unit; each unit appears once")
+            seen.add(unit.name)
+            for j, env in enumerate(unit.environments):
+                if env not in allowed:
+                    raise _rule(f"units[{i}].environments[{j}]", env, f"a {self.tier.value} stack runs only {', '.join(allowed)}")
+                if unit.environments.index(env) != j:
+                    raise _rule(f"units[{i}].environments[{j}]", env, f"duplicate environment for unit {unit.name}")
+        for location in filter(None, (self.location, self.dr_location)):
+            try:
+                self.naming.for_region(location).all_fixed_names()
+            except NameRuleError as e:
+                raise _rule("org", self.org, f"with stack {self.stack!r}: {e}") from None
+        return self
+
+
+def _config_key(loc: tuple, extra_key: Optional[str] = None) -> str:
+    parts = [str(p) for p in loc if p != "stack"]
+    if extra_key:
+        parts.append(extra_key)
+    key = ""
+    for p in parts:
+        if p.isdigit():
+            key += f"[{p}]"
+        else:
+            key += ("." if key else "") + p
+    return f"{PROJECT}:{key}" if key else PROJECT
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    ctx = error.get("ctx") or {}
+    if error["type"] == "config_rule":
+        key, value, rule = _config_key(error["loc"], ctx["key"]), ctx["value"], ctx["rule"]
+    else:
+        key, value = _config_key(error["loc"]), error.get("input")
+        rule = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "missing":
+            return f"{key}: is required but not set"
+        if error["type"] == "extra_forbidden":
+            return f"{key}: unknown setting (check the spelling against Pulumi.yaml)"
+    return f"{key} = {json.dumps(value, default=str)}: {rule}"
+
+
+def load_config(stack: str, raw: Mapping[str, Any]) -> StackConfig:
+    """Validate raw settings (keys without the project prefix) into a StackConfig, or raise ConfigError."""
+    settings = {k: v for k, v in raw.items() if v != ""}  # an empty string is Pulumi.yaml's "not set"
+    try:
+        return StackConfig.model_validate({**settings, "stack": stack})
+    except ValidationError as e:
+        raise ConfigError([_problem(err) for err in e.errors()]) from None
+
+
+def raw_from_stack_file(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The project's settings from a parsed `Pulumi.<stack>.yaml` (`config:` with `odoo-platform:` keys)."""
+    settings = (document or {}).get("config") or {}
+    raw: dict[str, Any] = {}
+    for key, value in settings.items():
+        namespace, _, name = key.partition(":")
+        if namespace == PROJECT:
+            raw[name] = value
+    return raw
+
+
+def setting_names() -> list[str]:
+    """The configuration keys a stack may set (aliases as written in YAML)."""
+    return [f.alias or name for name, f in StackConfig.model_fields.items() if name != "stack"]

@@ -1,0 +1,184 @@
+"""Pulumi mocks that answer like Azure: realistic ARM ids and the outputs later resources read.
+
+One implementation, shared by the tests and the offline preview. Ids are built from the
+resource type, its resource group and its name (nested resources under their parent, extension
+resources under their scope), so a scope or reference can be checked, not just counted.
+"""
+import uuid
+from typing import Any, Optional
+
+import pulumi
+
+SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000001"
+TENANT_ID = "00000000-0000-4000-8000-00000000aaaa"
+DEPLOYER_OBJECT_ID = "00000000-0000-4000-8000-00000000bbbb"
+DEPLOYER_CLIENT_ID = "00000000-0000-4000-8000-00000000cccc"
+
+# azure-native type -> (ARM path under the resource group, the input that holds the Azure name).
+# `{input}` placeholders in the path are filled from the resource's inputs (parent names).
+_ARM_PATHS: dict[str, tuple[str, str]] = {
+    "network:VirtualNetwork": ("Microsoft.Network/virtualNetworks", "virtualNetworkName"),
+    "network:Subnet": ("Microsoft.Network/virtualNetworks/{virtualNetworkName}/subnets", "subnetName"),
+    "network:NetworkSecurityGroup": ("Microsoft.Network/networkSecurityGroups", "networkSecurityGroupName"),
+    "network:SecurityRule": ("Microsoft.Network/networkSecurityGroups/{networkSecurityGroupName}/securityRules", "securityRuleName"),
+    "network:PrivateEndpoint": ("Microsoft.Network/privateEndpoints", "privateEndpointName"),
+    "network:PrivateDnsZoneGroup": ("Microsoft.Network/privateEndpoints/{privateEndpointName}/privateDnsZoneGroups", "privateDnsZoneGroupName"),
+    "privatedns:PrivateZone": ("Microsoft.Network/privateDnsZones", "privateZoneName"),
+    "privatedns:VirtualNetworkLink": ("Microsoft.Network/privateDnsZones/{privateZoneName}/virtualNetworkLinks", "virtualNetworkLinkName"),
+    "operationalinsights:Workspace": ("Microsoft.OperationalInsights/workspaces", "workspaceName"),
+    "keyvault:Vault": ("Microsoft.KeyVault/vaults", "vaultName"),
+    "keyvault:Secret": ("Microsoft.KeyVault/vaults/{vaultName}/secrets", "secretName"),
+    "managedidentity:UserAssignedIdentity": ("Microsoft.ManagedIdentity/userAssignedIdentities", "resourceName"),
+    "managedidentity:FederatedIdentityCredential": (
+        "Microsoft.ManagedIdentity/userAssignedIdentities/{resourceName}/federatedIdentityCredentials",
+        "federatedIdentityCredentialResourceName",
+    ),
+    "containerservice:ManagedCluster": ("Microsoft.ContainerService/managedClusters", "resourceName"),
+    "containerservice:AgentPool": ("Microsoft.ContainerService/managedClusters/{resourceName}/agentPools", "agentPoolName"),
+    "containerservice:MaintenanceConfiguration": (
+        "Microsoft.ContainerService/managedClusters/{resourceName}/maintenanceConfigurations",
+        "configName",
+    ),
+    "dbforpostgresql:Server": ("Microsoft.DBforPostgreSQL/flexibleServers", "serverName"),
+    "dbforpostgresql:Database": ("Microsoft.DBforPostgreSQL/flexibleServers/{serverName}/databases", "databaseName"),
+    "dbforpostgresql:Configuration": ("Microsoft.DBforPostgreSQL/flexibleServers/{serverName}/configurations", "configurationName"),
+    "dbforpostgresql:FirewallRule": ("Microsoft.DBforPostgreSQL/flexibleServers/{serverName}/firewallRules", "firewallRuleName"),
+    "dbforpostgresql:Administrator": ("Microsoft.DBforPostgreSQL/flexibleServers/{serverName}/administrators", "objectId"),
+    "storage:StorageAccount": ("Microsoft.Storage/storageAccounts", "accountName"),
+    "storage:BlobServiceProperties": ("Microsoft.Storage/storageAccounts/{accountName}/blobServices", "blobServicesName"),
+    "storage:BlobContainer": ("Microsoft.Storage/storageAccounts/{accountName}/blobServices/default/containers", "containerName"),
+    "storage:ManagementPolicy": ("Microsoft.Storage/storageAccounts/{accountName}/managementPolicies", "managementPolicyName"),
+    "storage:BlobContainerImmutabilityPolicy": (
+        "Microsoft.Storage/storageAccounts/{accountName}/blobServices/default/containers/{containerName}/immutabilityPolicies",
+        "immutabilityPolicyName",
+    ),
+    "redisenterprise:RedisEnterprise": ("Microsoft.Cache/redisEnterprise", "clusterName"),
+    "redisenterprise:Database": ("Microsoft.Cache/redisEnterprise/{clusterName}/databases", "databaseName"),
+    "redis:Redis": ("Microsoft.Cache/redis", "name"),
+    "dataprotection:BackupVault": ("Microsoft.DataProtection/backupVaults", "vaultName"),
+    "consumption:Budget": ("Microsoft.Consumption/budgets", "budgetName"),
+}
+
+# Children whose Azure name defaults to "default" when the input is not given.
+_DEFAULT_NAMED = {"storage:BlobServiceProperties", "storage:ManagementPolicy", "storage:BlobContainerImmutabilityPolicy"}
+
+# Extension resources: id is `<scope>/providers/<path>/<name>`, with the scope taken from this input.
+_EXTENSIONS: dict[str, tuple[str, str, str]] = {
+    "monitor:DiagnosticSetting": ("resourceUri", "Microsoft.Insights/diagnosticSettings", "name"),
+    "authorization:RoleAssignment": ("scope", "Microsoft.Authorization/roleAssignments", "roleAssignmentName"),
+    "authorization:ManagementLockByScope": ("scope", "Microsoft.Authorization/locks", "lockName"),
+}
+
+
+def stable_uuid(*parts: str) -> str:
+    """A UUID that is the same for the same inputs in every run: plan files stay diffable."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "/".join(parts)))
+
+
+def resource_group_id(name: str) -> str:
+    return f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{name}"
+
+
+def arm_id(type_: str, name: str, inputs: dict[str, Any]) -> str:
+    """The ARM resource id Azure would give this resource."""
+    _, _, short = type_.partition(":")
+    if short == "resources:ResourceGroup":
+        return resource_group_id(inputs.get("resourceGroupName") or name)
+    if short in _EXTENSIONS:
+        scope_key, path, name_key = _EXTENSIONS[short]
+        azure_name = inputs.get(name_key) or stable_uuid(type_, name)
+        return f"{inputs[scope_key]}/providers/{path}/{azure_name}"
+    path, name_key = _ARM_PATHS.get(short, (None, None))
+    if path is None:
+        module, _, kind = short.partition(":")
+        path, name_key = f"Microsoft.{module.capitalize()}/{kind[0].lower()}{kind[1:]}s", "name"
+    azure_name = inputs.get(name_key) or ("default" if short in _DEFAULT_NAMED else name)
+    path = path.format_map({k: v for k, v in inputs.items() if isinstance(v, str)})
+    return f"{resource_group_id(inputs.get('resourceGroupName', 'unknown'))}/providers/{path}/{azure_name}"
+
+
+def _outputs(short: str, name: str, azure_name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """The read-only outputs that other resources consume, as Azure returns them."""
+    location = inputs.get("location", "westeurope")
+    props = dict(inputs.get("properties") or {})
+    if short == "managedidentity:UserAssignedIdentity":
+        return {
+            "principalId": stable_uuid("principal", azure_name),
+            "clientId": stable_uuid("client", azure_name),
+            "tenantId": TENANT_ID,
+        }
+    if short == "containerservice:ManagedCluster":
+        dns = inputs.get("dnsPrefix", azure_name)
+        return {
+            "fqdn": f"{dns}.hcp.{location}.azmk8s.io",
+            "privateFQDN": f"{dns}.privatelink.{location}.azmk8s.io",
+            "oidcIssuerProfile": {
+                **(inputs.get("oidcIssuerProfile") or {}),
+                "issuerURL": f"https://{location}.oic.prod-aks.azure.com/{TENANT_ID}/{stable_uuid('oidc', azure_name)}/",
+            },
+            "identityProfile": {
+                "kubeletidentity": {
+                    "clientId": stable_uuid("kubelet-client", azure_name),
+                    "objectId": stable_uuid("kubelet-object", azure_name),
+                }
+            },
+            "currentKubernetesVersion": inputs.get("kubernetesVersion", ""),
+        }
+    if short == "keyvault:Vault":
+        return {"properties": {**props, "vaultUri": f"https://{azure_name}.vault.azure.net/"}}
+    if short == "keyvault:Secret":
+        vault = inputs.get("vaultName", "")
+        uri = f"https://{vault}.vault.azure.net/secrets/{azure_name}"
+        return {"properties": {**props, "secretUri": uri, "secretUriWithVersion": f"{uri}/{stable_uuid(uri)[:32]}"}}
+    if short == "dbforpostgresql:Server":
+        return {"fullyQualifiedDomainName": f"{azure_name}.postgres.database.azure.com"}
+    if short == "storage:StorageAccount":
+        return {
+            "primaryEndpoints": {
+                "blob": f"https://{azure_name}.blob.core.windows.net/",
+                "dfs": f"https://{azure_name}.dfs.core.windows.net/",
+            }
+        }
+    if short == "redisenterprise:RedisEnterprise":
+        return {"hostName": f"{azure_name}.{location}.redis.azure.net"}
+    if short == "operationalinsights:Workspace":
+        return {"customerId": stable_uuid("workspace", azure_name)}
+    if short == "privatedns:PrivateZone":
+        return {"name": inputs.get("privateZoneName", azure_name)}
+    return {}
+
+
+class AzureMocks(pulumi.runtime.Mocks):
+    """Answers resource registrations and invokes the way Azure and Kubernetes would."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[Optional[str], dict]:
+        type_, inputs = args.typ, dict(args.inputs)
+        if type_.startswith("azure-native:"):
+            short = type_.partition(":")[2]
+            id_ = arm_id(type_, args.name, inputs)
+            azure_name = id_.rsplit("/", 1)[-1]
+            return id_, {**inputs, "name": azure_name, "id": id_, **_outputs(short, args.name, azure_name, inputs)}
+        if type_.startswith("kubernetes:"):
+            meta = dict(inputs.get("metadata") or {})
+            meta.setdefault("name", args.name)
+            namespace = meta.get("namespace")
+            return (f"{namespace}/{meta['name']}" if namespace else meta["name"]), {**inputs, "metadata": meta}
+        if type_ == "random:index/randomPassword:RandomPassword":
+            # Deterministic, never a real secret; the program must still mark it secret.
+            return args.name, {**inputs, "result": f"mock-{stable_uuid('password', args.name)}"}
+        if type_ == "random:index/randomUuid:RandomUuid":
+            return args.name, {**inputs, "result": stable_uuid("uuid", args.name)}
+        if type_ == "random:index/randomString:RandomString":
+            return args.name, {**inputs, "result": stable_uuid("string", args.name).replace("-", "")[: int(inputs.get("length", 8))]}
+        return args.name, inputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, Optional[list[tuple[str, str]]]]:
+        if args.token == "azure-native:authorization:getClientConfig":
+            return {
+                "clientId": DEPLOYER_CLIENT_ID,
+                "objectId": DEPLOYER_OBJECT_ID,
+                "subscriptionId": SUBSCRIPTION_ID,
+                "tenantId": TENANT_ID,
+            }, []
+        # An unmocked invoke would silently yield None fields: fail loudly instead.
+        raise NotImplementedError(f"no mock for invoke {args.token}; add one to tools/mocks.py")

@@ -1,0 +1,70 @@
+"""The plan file (DESIGN.md "The plan file") and the preview tree printed to the terminal."""
+import json
+import os
+from collections import Counter, defaultdict
+from typing import Any, Optional
+
+from .recording import Recording
+
+
+def resource_entry(r) -> dict[str, Any]:
+    return {
+        "urn": r.urn,
+        "type": r.type,
+        "name": r.name,
+        "custom": r.custom,
+        "parent": r.parent,
+        "provider": r.provider,
+        "dependencies": r.dependencies,
+        "protect": r.protect,
+        "inputs": r.inputs,
+    }
+
+
+def build_plan(recording: Recording, policy: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    by_type = Counter(r.type for r in recording.resources)
+    return {
+        "project": recording.project,
+        "stack": recording.stack,
+        "resources": [resource_entry(r) for r in recording.resources],
+        "outputs": recording.outputs,
+        "policy": policy,
+        "summary": {"resources": len(recording.resources), "by_type": dict(sorted(by_type.items()))},
+    }
+
+
+def write_plan(path: str, plan: dict[str, Any]) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(plan, f, indent=1, sort_keys=False)
+        f.write("\n")
+
+
+def render_tree(recording: Recording) -> str:
+    """The resources as `pulumi preview` shows them: a tree by parent, protected ones marked."""
+    children: dict[Optional[str], list] = defaultdict(list)
+    for r in recording.resources:
+        children[r.parent].append(r)
+    width_type = max((len(r.type) for r in recording.resources), default=10) + 8
+    lines = [f"     {'Type':<{width_type}} Name"]
+
+    def walk(parent: Optional[str], prefix: str) -> None:
+        kids = children.get(parent, [])
+        for i, r in enumerate(kids):
+            last = i == len(kids) - 1
+            branch = "" if parent is None else ("└─ " if last else "├─ ")
+            mark = "  [protected]" if r.protect else ""
+            label = f"{prefix}{branch}{r.type}"
+            lines.append(f" +   {label:<{width_type}} {r.name}{mark}")
+            walk(r.urn, prefix + ("" if parent is None else ("   " if last else "│  ")))
+
+    walk(None, "")
+    counts = Counter(r.type for r in recording.resources)
+    lines.append("")
+    lines.append("Resources by type:")
+    for type_, n in sorted(counts.items()):
+        lines.append(f"    {n:4d} {type_}")
+    protected = sum(1 for r in recording.resources if r.protect)
+    lines.append(f"    {len(recording.resources):4d} to create ({protected} protected)")
+    return "\n".join(lines)
+

@@ -1,0 +1,139 @@
+"""Run a Pulumi program under the Azure mocks and record every registered resource.
+
+The recording keeps what `pulumi preview` and the policy engine would see: type, name, URN,
+parent, provider, dependencies, `protect`, and the inputs with their camelCase wire names.
+Secrets are replaced by "[secret]" as they are recorded, so no later step can leak one.
+"""
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _sync_await
+
+from .mocks import AzureMocks
+
+SECRET = "[secret]"
+_SIG = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def plain(value: Any) -> Any:
+    """A wire value as plain JSON: secrets hidden, resource references as their URN."""
+    if isinstance(value, dict):
+        sig = value.get(_SIG)
+        if sig == _SECRET_SIG:
+            return SECRET
+        if sig == _RESOURCE_SIG:
+            return value.get("urn")
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if value == _UNKNOWN:
+        return "[unknown]"
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # protobuf carries every number as a double
+    return value
+
+
+@dataclass
+class RecordedResource:
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: Optional[str]
+    provider: Optional[str]
+    dependencies: list[str]
+    protect: bool
+    inputs: dict[str, Any]
+    retain_on_delete: bool = False
+
+
+@dataclass
+class Recording:
+    project: str
+    stack: str
+    resources: list[RecordedResource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, type_: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: Optional[str] = None) -> RecordedResource:
+        found = [r for r in self.of_type(type_) if name is None or r.name == name]
+        if len(found) != 1:
+            raise AssertionError(f"expected one {type_} {name or ''}, found {[r.name for r in found]}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> RecordedResource:
+        return next(r for r in self.resources if r.urn == urn)
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A MockMonitor that also keeps parent, dependencies, provider and options of each registration."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks, recording: Recording):
+        super().__init__(mocks)
+        self.recording = recording
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        provider_ref = request.provider or None
+        self.recording.resources.append(
+            RecordedResource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                custom=bool(request.custom),
+                parent=request.parent or None,
+                provider=provider_ref.rsplit("::", 1)[0] if provider_ref else None,
+                dependencies=sorted(set(request.dependencies)),
+                protect=bool(request.protect),
+                retain_on_delete=bool(request.retainOnDelete),
+                inputs=plain(json_format.MessageToDict(request.object)),
+            )
+        )
+        return response
+
+    def RegisterResourceOutputs(self, request):
+        if request.urn.split("::")[2] == STACK_TYPE:
+            self.recording.outputs = plain(json_format.MessageToDict(request.outputs))
+        return super().RegisterResourceOutputs(request)
+
+
+def config_values(project: str, raw: dict[str, Any]) -> dict[str, str]:
+    """Stack settings the way the CLI hands them to a program: namespaced, objects as JSON."""
+    return {f"{project}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
+
+
+def run_program(program: Callable[[], Any], stack: str, raw_config: dict[str, Any], project: str = "odoo-platform") -> Recording:
+    """Run `program` as stack `stack` under the Azure mocks (not a preview: every output is known)."""
+    recording = Recording(project, stack)
+    monitor = RecordingMonitor(AzureMocks(), recording)
+    set_all_config(config_values(project, raw_config))
+    # set_mocks() would create and finish a root stack at once; run_in_stack makes it around the program.
+    pulumi_settings.ROOT.set(None)
+    pulumi_settings.configure(
+        pulumi_mocks.MockSettings(
+            monitor=monitor,
+            monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
+            engine=pulumi_mocks.MockEngine(None),
+            project=project,
+            stack=stack,
+            dry_run=False,
+            organization="organization",
+            callbacks=None,
+        )
+    )
+    pulumi_settings.SETTINGS.outputs.clear()
+    _sync_await(run_in_stack(program))
+    return recording
