@@ -2,7 +2,7 @@
 `tags`, `lock`, `diagnostics`, `private_access` and role assignments.
 """
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import pulumi
 from pulumi_azure_native import authorization, monitor, network
@@ -31,7 +31,7 @@ class PrivateAccess:
     resource_group_name: pulumi.Input[str]
     location: str
     subnet_id: pulumi.Input[str]
-    dns_zone_ids: dict[str, pulumi.Input[str]]
+    dns_zone_ids: Mapping[str, pulumi.Input[str]]
 
 
 def diagnostic_setting(

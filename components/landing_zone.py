@@ -174,7 +174,7 @@ class LandingZone(pulumi.ComponentResource):
             location=location,
             properties=keyvault.VaultPropertiesArgs(
                 tenant_id=client.tenant_id,
-                sku=keyvault.SkuArgs(family="A", name="standard"),
+                sku=keyvault.SkuArgs(family=keyvault.SkuFamily.A, name=keyvault.SkuName.STANDARD),
                 enable_rbac_authorization=True,
                 enable_soft_delete=True,
                 soft_delete_retention_in_days=90,
