@@ -14,6 +14,8 @@ ROLES = {
     "Key Vault Secrets Officer": "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
     "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
     "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+    "Network Contributor": "4d97b98b-1d4f-4787-a291-c67834d212e7",
+    "Managed Identity Operator": "f1a07417-d97a-45cb-824c-7a7467783830",
 }
 
 

@@ -4,17 +4,22 @@
 value can break lives here and reports one line per problem: the config key, the bad
 value and the rule. Components never see raw configuration.
 """
+import datetime
 import ipaddress
 import json
 import re
+import uuid
 from typing import Annotated, Any, Literal, Mapping, Optional
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from components.capacity import CapacityError, check_capacity, pools_for_tier
 from components.naming import REGION_CODES, NameRuleError, Naming
 from components.tier import Tier, tier_for_stack
+
+from .sizing import PROFILES, SizingProfile, tenant_demand
 
 PROJECT = "odoo-platform"
 
@@ -26,6 +31,8 @@ DATA_CLASSIFICATIONS = ("public", "internal", "confidential", "restricted")
 # Smallest subnet each purpose may get (prefix length): AKS nodes need room to scale,
 # and Azure requires at least a /28 for private endpoints and a delegated PostgreSQL subnet.
 MIN_SUBNET_SIZE = {"aksSystem": 27, "aksUser": 24, "privateEndpoints": 28, "postgres": 28}
+# Oldest Kubernetes minor version AKS still supports that the platform accepts.
+MIN_KUBERNETES_MINOR = 32
 
 
 class ConfigError(Exception):
@@ -61,6 +68,29 @@ def _network(value: str) -> ipaddress.IPv4Network:
         return ipaddress.IPv4Network(value, strict=True)
     except ValueError as e:
         raise ValueError(f"must be an IPv4 CIDR block such as 10.20.0.0/16 ({e})") from None
+
+
+def _kubernetes_version(value: str) -> str:
+    match = re.fullmatch(r"1\.(\d+)(\.\d+)?", value)
+    if not match or int(match.group(1)) < MIN_KUBERNETES_MINOR:
+        raise ValueError(f"must be a supported AKS version 1.{MIN_KUBERNETES_MINOR} or newer, as 1.<minor> or 1.<minor>.<patch>")
+    return value
+
+
+def _uuid(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValueError("must be an Entra ID object id (a GUID)") from None
+
+
+def _pattern(regex: str, rule: str):
+    def check(value: str) -> str:
+        if not re.fullmatch(regex, value):
+            raise ValueError(rule)
+        return value
+
+    return AfterValidator(check)
 
 
 Region = Annotated[str, AfterValidator(_region)]
@@ -124,6 +154,27 @@ class Tags(_Model):
         return {k: str(v) for k, v in self.model_dump(by_alias=True).items()}
 
 
+class DateSpan(_Model):
+    start: datetime.date
+    end: datetime.date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "DateSpan":
+        if self.end < self.start:
+            raise _rule("end", str(self.end), f"ends before its start {self.start}")
+        return self
+
+
+class Maintenance(_Model):
+    """When AKS may upgrade the cluster and its node images: weekly, outside business-critical dates."""
+
+    day_of_week: Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"] = "Sunday"
+    start_time: Annotated[str, _pattern(r"([01]\d|2[0-3]):[0-5]\d", "must be a 24-hour time HH:MM")] = "01:00"
+    duration_hours: int = Field(default=4, ge=4, le=24)
+    utc_offset: Annotated[str, _pattern(r"[+-](0\d|1[0-4]):[0-5]\d", "must be an offset such as +01:00")] = "+00:00"
+    not_allowed_dates: list[DateSpan] = Field(default_factory=list)
+
+
 class Unit(_Model):
     """A business unit (a tenant) and the environments it runs."""
 
@@ -144,6 +195,9 @@ class StackConfig(_Model):
     network: Network
     admin_cidrs: list[Cidr] = Field(default_factory=list)
     ingress_internal: bool = False
+    kubernetes_version: Annotated[str, AfterValidator(_kubernetes_version)] = "1.34"
+    entra_admin_group_id: Annotated[str, AfterValidator(_uuid)]
+    maintenance: Maintenance = Field(default_factory=Maintenance)
     tags: Tags
     units: list[Unit] = Field(min_length=1)
 
@@ -154,6 +208,14 @@ class StackConfig(_Model):
     @property
     def naming(self) -> Naming:
         return Naming(self.org, self.stack, self.location)
+
+    @property
+    def profile(self) -> SizingProfile:
+        return PROFILES[self.sizing]
+
+    @property
+    def tenant_environments(self) -> list[tuple[Unit, str]]:
+        return [(unit, env) for unit in self.units for env in unit.environments]
 
     @model_validator(mode="after")
     def _stack_rules(self) -> "StackConfig":
@@ -166,6 +228,8 @@ class StackConfig(_Model):
             raise _rule("units[0].name", self.units[0].name, f"stack {self.stack!r} is dedicated to unit {self.stack.removeprefix('prod-')!r}")
         if production and self.dr_location is None:
             raise _rule("drLocation", None, "production stacks need a disaster-recovery region")
+        if not production and not self.admin_cidrs:
+            raise _rule("adminCidrs", [], "a non-production API server and Key Vault admit only these CIDRs; an empty list would leave them open")
         if self.dr_location is not None and self.dr_location == self.location:
             raise _rule("drLocation", self.dr_location, "must differ from location")
         allowed = PRODUCTION_ENVIRONMENTS if production else NON_PRODUCTION_ENVIRONMENTS
@@ -218,9 +282,21 @@ def load_config(stack: str, raw: Mapping[str, Any]) -> StackConfig:
     """Validate raw settings (keys without the project prefix) into a StackConfig, or raise ConfigError."""
     settings = {k: v for k, v in raw.items() if v != ""}  # an empty string is Pulumi.yaml's "not set"
     try:
-        return StackConfig.model_validate({**settings, "stack": stack})
+        cfg = StackConfig.model_validate({**settings, "stack": stack})
     except ValidationError as e:
         raise ConfigError([_problem(err) for err in e.errors()]) from None
+    _check_capacity(cfg)
+    return cfg
+
+
+def _check_capacity(cfg: StackConfig) -> None:
+    """The tenant plan must fit the node pools at their maximum size."""
+    _, pools = pools_for_tier(cfg.tier, cfg.profile.system_pool, cfg.profile.user_pools)
+    tenants = [f"{unit.name}-{env}" for unit, env in cfg.tenant_environments]
+    try:
+        check_capacity(pools, tenant_demand(tenants, cfg.profile.odoo))
+    except CapacityError as e:
+        raise ConfigError([f"{PROJECT}:sizing = {json.dumps(cfg.sizing)}: {e}"]) from None
 
 
 def raw_from_stack_file(document: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,10 +4,12 @@ One implementation, shared by the tests and the offline preview. Ids are built f
 resource type, its resource group and its name (nested resources under their parent, extension
 resources under their scope), so a scope or reference can be checked, not just counted.
 """
+import base64
 import uuid
 from typing import Any, Optional
 
 import pulumi
+import yaml
 
 SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000001"
 TENANT_ID = "00000000-0000-4000-8000-00000000aaaa"
@@ -97,10 +99,23 @@ def arm_id(type_: str, name: str, inputs: dict[str, Any]) -> str:
     return f"{resource_group_id(inputs.get('resourceGroupName', 'unknown'))}/providers/{path}/{azure_name}"
 
 
+def _identity(identity: dict[str, Any]) -> dict[str, Any]:
+    """Azure takes user-assigned identities as a list of ids and returns them as a map of id -> principal."""
+    assigned = identity.get("userAssignedIdentities")
+    if not isinstance(assigned, list):
+        return identity
+    return {
+        **identity,
+        "userAssignedIdentities": {i: {"principalId": stable_uuid("principal", i), "clientId": stable_uuid("client", i)} for i in assigned},
+    }
+
+
 def _outputs(short: str, name: str, azure_name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     """The read-only outputs that other resources consume, as Azure returns them."""
     location = inputs.get("location", "westeurope")
     props = dict(inputs.get("properties") or {})
+    if isinstance(inputs.get("identity"), dict):
+        return {"identity": _identity(inputs["identity"]), **_outputs(short, name, azure_name, {k: v for k, v in inputs.items() if k != "identity"})}
     if short == "managedidentity:UserAssignedIdentity":
         return {
             "principalId": stable_uuid("principal", azure_name),
@@ -148,6 +163,30 @@ def _outputs(short: str, name: str, azure_name: str, inputs: dict[str, Any]) -> 
     return {}
 
 
+def _user_kubeconfig(cluster: str) -> str:
+    """What AKS returns for `format=exec` with local accounts off: a kubelogin exec user, no credentials."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster, "cluster": {"server": f"https://{cluster}.hcp.westeurope.azmk8s.io:443", "certificate-authority-data": "bW9jaw=="}}],
+        "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": f"clusterUser_{cluster}"}}],
+        "current-context": cluster,
+        "users": [
+            {
+                "name": f"clusterUser_{cluster}",
+                "user": {
+                    "exec": {
+                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                        "command": "kubelogin",
+                        "args": ["get-token", "--login", "devicecode", "--server-id", "6dae42f8-4368-4678-94ff-3960e28e3630"],
+                    }
+                },
+            }
+        ],
+    }
+    return base64.b64encode(yaml.safe_dump(config).encode()).decode()
+
+
 class AzureMocks(pulumi.runtime.Mocks):
     """Answers resource registrations and invokes the way Azure and Kubernetes would."""
 
@@ -180,5 +219,7 @@ class AzureMocks(pulumi.runtime.Mocks):
                 "subscriptionId": SUBSCRIPTION_ID,
                 "tenantId": TENANT_ID,
             }, []
+        if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":
+            return {"kubeconfigs": [{"name": "clusterUser", "value": _user_kubeconfig(args.args["resourceName"])}]}, []
         # An unmocked invoke would silently yield None fields: fail loudly instead.
         raise NotImplementedError(f"no mock for invoke {args.token}; add one to tools/mocks.py")

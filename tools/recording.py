@@ -74,6 +74,11 @@ class Recording:
             raise AssertionError(f"expected one {type_} {name or ''}, found {[r.name for r in found]}")
         return found[0]
 
+    def children(self, component_type: str, type_: Optional[str] = None) -> list[RecordedResource]:
+        """Resources parented to the (single) component of `component_type`, optionally of one type."""
+        parent = self.one(component_type).urn
+        return [r for r in self.resources if r.parent == parent and (type_ is None or r.type == type_)]
+
     def by_urn(self, urn: str) -> RecordedResource:
         return next(r for r in self.resources if r.urn == urn)
 

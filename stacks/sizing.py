@@ -1,0 +1,67 @@
+"""Sizing profiles (`sizing: small|medium|large`) and the tenant plan's demand on the node pools."""
+from dataclasses import dataclass
+
+from components.capacity import NodePoolSpec, PodDemand
+
+
+@dataclass(frozen=True)
+class OdooSize:
+    """One tenant environment's Odoo processes."""
+
+    web_min_replicas: int
+    web_max_replicas: int
+    http_workers: int
+    cron_threads: int
+    web_cpu_m: int
+    web_memory_mib: int
+    cron_cpu_m: int
+    cron_memory_mib: int
+
+
+@dataclass(frozen=True)
+class SizingProfile:
+    system_pool: NodePoolSpec
+    user_pools: dict[str, NodePoolSpec]
+    odoo: OdooSize
+
+
+PROFILES: dict[str, SizingProfile] = {
+    "small": SizingProfile(
+        system_pool=NodePoolSpec("Standard_D2ds_v5", 1, 3),
+        user_pools={
+            "web": NodePoolSpec("Standard_D4ds_v5", 0, 6),
+            "jobs": NodePoolSpec("Standard_D4ds_v5", 0, 3),
+            "integration": NodePoolSpec("Standard_D2ds_v5", 0, 2),
+        },
+        odoo=OdooSize(1, 2, http_workers=2, cron_threads=1, web_cpu_m=500, web_memory_mib=1024, cron_cpu_m=500, cron_memory_mib=1024),
+    ),
+    "medium": SizingProfile(
+        system_pool=NodePoolSpec("Standard_D4ds_v5", 2, 4),
+        user_pools={
+            "web": NodePoolSpec("Standard_D8ds_v5", 1, 10),
+            "jobs": NodePoolSpec("Standard_D4ds_v5", 1, 4),
+            "integration": NodePoolSpec("Standard_D4ds_v5", 0, 3),
+        },
+        odoo=OdooSize(2, 4, http_workers=4, cron_threads=2, web_cpu_m=1000, web_memory_mib=2048, cron_cpu_m=1000, cron_memory_mib=2048),
+    ),
+    "large": SizingProfile(
+        system_pool=NodePoolSpec("Standard_D4ds_v5", 3, 5),
+        user_pools={
+            "web": NodePoolSpec("Standard_D8ds_v5", 3, 12),
+            "jobs": NodePoolSpec("Standard_E4ds_v5", 2, 6),
+            "integration": NodePoolSpec("Standard_D4ds_v5", 1, 4),
+        },
+        odoo=OdooSize(3, 8, http_workers=6, cron_threads=2, web_cpu_m=1000, web_memory_mib=2560, cron_cpu_m=1000, cron_memory_mib=3072),
+    ),
+}
+
+# Pods on the jobs pool per tenant environment: the cron Deployment and the database bootstrap Job.
+JOBS_PODS_PER_ENVIRONMENT = 2
+
+
+def tenant_demand(tenants: list[str], odoo: OdooSize) -> dict[str, list[PodDemand]]:
+    """What every tenant environment asks of each workload class at its largest scale."""
+    return {
+        "web": [PodDemand(t, odoo.web_max_replicas, odoo.web_cpu_m, odoo.web_memory_mib) for t in tenants],
+        "jobs": [PodDemand(t, JOBS_PODS_PER_ENVIRONMENT, odoo.cron_cpu_m, odoo.cron_memory_mib) for t in tenants],
+    }
