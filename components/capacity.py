@@ -89,3 +89,51 @@ def check_capacity(pools: Mapping[str, NodePoolSpec], demand: Mapping[str, Seque
                 f"{largest.cpu_m}m CPU / {largest.memory_mib} MiB each); raise the pool's max size or use a larger sizing profile"
             )
     return capacity
+
+
+# Default max_connections per PostgreSQL Flexible Server SKU (Azure reserves 15 of them).
+POSTGRES_MAX_CONNECTIONS: dict[str, int] = {
+    "Standard_B1ms": 50,
+    "Standard_B2s": 429,
+    "Standard_B2ms": 859,
+    "Standard_D2ds_v5": 859,
+    "Standard_D4ds_v5": 1718,
+    "Standard_D8ds_v5": 3437,
+    "Standard_E4ds_v5": 3437,
+}
+POSTGRES_RESERVED_CONNECTIONS = 15
+# Odoo opens 2-3 connections per process (request cursor, bus/notify, cron lock); plan for 3.
+CONNECTIONS_PER_PROCESS = 3
+CONNECTION_HEADROOM = 1.2
+
+
+@dataclass(frozen=True)
+class ConnectionDemand:
+    """One tenant environment's Odoo processes at full scale."""
+
+    tenant: str
+    web_pods: int
+    http_workers: int
+    cron_pods: int
+    cron_threads: int
+
+    @property
+    def connections(self) -> int:
+        # Each web pod runs its HTTP workers plus one gevent (websocket) process; a cron pod its cron threads plus one.
+        processes = self.web_pods * (self.http_workers + 1) + self.cron_pods * (self.cron_threads + 1)
+        return processes * CONNECTIONS_PER_PROCESS
+
+
+def postgres_max_connections(sku: str, demand: Sequence[ConnectionDemand]) -> int:
+    """The `max_connections` to set: the tenants' connections plus headroom and Azure's reserve; CapacityError if the SKU cannot."""
+    needed = sum(d.connections for d in demand)
+    wanted = int(needed * CONNECTION_HEADROOM) + POSTGRES_RESERVED_CONNECTIONS
+    limit = POSTGRES_MAX_CONNECTIONS[sku]
+    if wanted > limit:
+        listing = ", ".join(f"{d.tenant} {d.connections}" for d in demand)
+        raise CapacityError(
+            f"PostgreSQL {sku} allows {limit} connections but {len(demand)} tenant environments need {needed} "
+            f"({listing}), {wanted} with {int((CONNECTION_HEADROOM - 1) * 100)}% headroom and {POSTGRES_RESERVED_CONNECTIONS} reserved; "
+            f"use a larger sizing profile or move units to their own stack"
+        )
+    return wanted

@@ -62,6 +62,7 @@ class LandingZone(pulumi.ComponentResource):
     subnet_ids: dict[str, pulumi.Output[str]]
     dns_zone_ids: dict[str, pulumi.Output[str]]
     identities: dict[str, managedidentity.UserAssignedIdentity]
+    dns_links: dict[str, privatedns.VirtualNetworkLink]
 
     def __init__(self, name: str, args: LandingZoneArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("odoo-platform:landing:LandingZone", name, None, opts)
@@ -143,12 +144,12 @@ class LandingZone(pulumi.ComponentResource):
             previous = subnet
             self.subnet_ids[purpose] = subnet.id
 
-        self.dns_zone_ids = {}
+        self.dns_zone_ids, self.dns_links = {}, {}
         for group_id, zone_name in _dns_zones(naming).items():
             zone = privatedns.PrivateZone(
                 f"dns-{group_id.lower()}", private_zone_name=zone_name, resource_group_name=rg_network, location="global", tags=tags, opts=child
             )
-            privatedns.VirtualNetworkLink(
+            self.dns_links[group_id] = privatedns.VirtualNetworkLink(
                 f"dns-{group_id.lower()}-link",
                 virtual_network_link_name=f"link-{naming.resource('vnet')}",
                 private_zone_name=zone.name,

@@ -66,6 +66,41 @@ def check_name(kind: str, name: str) -> str:
 
 
 @dataclass(frozen=True)
+class TenantNames:
+    """Everything named after one tenant environment (unit x environment): never shared between two."""
+
+    unit: str
+    environment: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.unit}-{self.environment}"
+
+    @property
+    def namespace(self) -> str:
+        return f"odoo-{self.key}"
+
+    @property
+    def database(self) -> str:
+        return f"odoo_{self.unit}_{self.environment}"
+
+    @property
+    def role(self) -> str:
+        return self.database
+
+    @property
+    def container(self) -> str:
+        return self.key
+
+    @property
+    def redis_prefix(self) -> str:
+        return f"{self.key}:"
+
+    def host(self, base_domain: str) -> str:
+        return f"{self.environment}.{self.unit}.{base_domain}"
+
+
+@dataclass(frozen=True)
 class Naming:
     """Names for one stack in one region: `<abbr>-<org>-<stack>-<region>[-<purpose>]`."""
 

@@ -15,11 +15,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from components.capacity import CapacityError, check_capacity, pools_for_tier
-from components.naming import REGION_CODES, NameRuleError, Naming
+from components.capacity import CapacityError, check_capacity, pools_for_tier, postgres_max_connections
+from components.naming import REGION_CODES, NameRuleError, Naming, TenantNames
 from components.tier import Tier, tier_for_stack
 
-from .sizing import PROFILES, SizingProfile, tenant_demand
+from .sizing import PROFILES, SizingProfile, connection_demand, tenant_demand
 
 PROJECT = "odoo-platform"
 
@@ -197,6 +197,9 @@ class StackConfig(_Model):
     ingress_internal: bool = False
     kubernetes_version: Annotated[str, AfterValidator(_kubernetes_version)] = "1.34"
     entra_admin_group_id: Annotated[str, AfterValidator(_uuid)]
+    entra_admin_group_name: str = Field(default="odoo-platform-admins", min_length=1, max_length=256)
+    postgres_version: Literal["16", "17", "18"] = "16"
+    backup_immutability_days: int = Field(default=2555, ge=1, le=146000)
     maintenance: Maintenance = Field(default_factory=Maintenance)
     tags: Tags
     units: list[Unit] = Field(min_length=1)
@@ -214,8 +217,9 @@ class StackConfig(_Model):
         return PROFILES[self.sizing]
 
     @property
-    def tenant_environments(self) -> list[tuple[Unit, str]]:
-        return [(unit, env) for unit in self.units for env in unit.environments]
+    def tenants(self) -> list[TenantNames]:
+        """Every tenant environment (unit x environment) the stack runs."""
+        return [TenantNames(unit.name, env) for unit in self.units for env in unit.environments]
 
     @model_validator(mode="after")
     def _stack_rules(self) -> "StackConfig":
@@ -226,6 +230,8 @@ class StackConfig(_Model):
             raise _rule("units", [u.name for u in self.units], "a dedicated stack serves exactly one business unit")
         if self.stack.startswith("prod-") and self.units[0].name != self.stack.removeprefix("prod-"):
             raise _rule("units[0].name", self.units[0].name, f"stack {self.stack!r} is dedicated to unit {self.stack.removeprefix('prod-')!r}")
+        if production and self.sizing == "small":
+            raise _rule("sizing", self.sizing, "production needs medium or large (General Purpose PostgreSQL, no burstable compute)")
         if production and self.dr_location is None:
             raise _rule("drLocation", None, "production stacks need a disaster-recovery region")
         if not production and not self.admin_cidrs:
@@ -292,9 +298,10 @@ def load_config(stack: str, raw: Mapping[str, Any]) -> StackConfig:
 def _check_capacity(cfg: StackConfig) -> None:
     """The tenant plan must fit the node pools at their maximum size."""
     _, pools = pools_for_tier(cfg.tier, cfg.profile.system_pool, cfg.profile.user_pools)
-    tenants = [f"{unit.name}-{env}" for unit, env in cfg.tenant_environments]
+    tenants = [t.key for t in cfg.tenants]
     try:
         check_capacity(pools, tenant_demand(tenants, cfg.profile.odoo))
+        postgres_max_connections(cfg.profile.postgres.sku, connection_demand(tenants, cfg.profile.odoo))
     except CapacityError as e:
         raise ConfigError([f"{PROJECT}:sizing = {json.dumps(cfg.sizing)}: {e}"]) from None
 

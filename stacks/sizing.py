@@ -1,7 +1,7 @@
 """Sizing profiles (`sizing: small|medium|large`) and the tenant plan's demand on the node pools."""
 from dataclasses import dataclass
 
-from components.capacity import NodePoolSpec, PodDemand
+from components.capacity import ConnectionDemand, NodePoolSpec, PodDemand
 
 
 @dataclass(frozen=True)
@@ -19,10 +19,19 @@ class OdooSize:
 
 
 @dataclass(frozen=True)
+class PostgresSize:
+    sku: str
+    tier: str
+    storage_gb: int
+
+
+@dataclass(frozen=True)
 class SizingProfile:
     system_pool: NodePoolSpec
     user_pools: dict[str, NodePoolSpec]
     odoo: OdooSize
+    postgres: PostgresSize
+    redis_sku: str
 
 
 PROFILES: dict[str, SizingProfile] = {
@@ -34,6 +43,8 @@ PROFILES: dict[str, SizingProfile] = {
             "integration": NodePoolSpec("Standard_D2ds_v5", 0, 2),
         },
         odoo=OdooSize(1, 2, http_workers=2, cron_threads=1, web_cpu_m=500, web_memory_mib=1024, cron_cpu_m=500, cron_memory_mib=1024),
+        postgres=PostgresSize("Standard_B2ms", "Burstable", 64),
+        redis_sku="Balanced_B0",
     ),
     "medium": SizingProfile(
         system_pool=NodePoolSpec("Standard_D4ds_v5", 2, 4),
@@ -43,6 +54,8 @@ PROFILES: dict[str, SizingProfile] = {
             "integration": NodePoolSpec("Standard_D4ds_v5", 0, 3),
         },
         odoo=OdooSize(2, 4, http_workers=4, cron_threads=2, web_cpu_m=1000, web_memory_mib=2048, cron_cpu_m=1000, cron_memory_mib=2048),
+        postgres=PostgresSize("Standard_D2ds_v5", "GeneralPurpose", 128),
+        redis_sku="Balanced_B1",
     ),
     "large": SizingProfile(
         system_pool=NodePoolSpec("Standard_D4ds_v5", 3, 5),
@@ -52,6 +65,8 @@ PROFILES: dict[str, SizingProfile] = {
             "integration": NodePoolSpec("Standard_D4ds_v5", 1, 4),
         },
         odoo=OdooSize(3, 8, http_workers=6, cron_threads=2, web_cpu_m=1000, web_memory_mib=2560, cron_cpu_m=1000, cron_memory_mib=3072),
+        postgres=PostgresSize("Standard_D4ds_v5", "GeneralPurpose", 256),
+        redis_sku="Balanced_B5",
     ),
 }
 
@@ -65,3 +80,8 @@ def tenant_demand(tenants: list[str], odoo: OdooSize) -> dict[str, list[PodDeman
         "web": [PodDemand(t, odoo.web_max_replicas, odoo.web_cpu_m, odoo.web_memory_mib) for t in tenants],
         "jobs": [PodDemand(t, JOBS_PODS_PER_ENVIRONMENT, odoo.cron_cpu_m, odoo.cron_memory_mib) for t in tenants],
     }
+
+
+def connection_demand(tenants: list[str], odoo: OdooSize) -> list[ConnectionDemand]:
+    """Every tenant environment's PostgreSQL connections at full scale (one cron pod each)."""
+    return [ConnectionDemand(t, odoo.web_max_replicas, odoo.http_workers, 1, odoo.cron_threads) for t in tenants]

@@ -45,7 +45,7 @@ _ARM_PATHS: dict[str, tuple[str, str]] = {
     "dbforpostgresql:Database": ("Microsoft.DBforPostgreSQL/flexibleServers/{serverName}/databases", "databaseName"),
     "dbforpostgresql:Configuration": ("Microsoft.DBforPostgreSQL/flexibleServers/{serverName}/configurations", "configurationName"),
     "dbforpostgresql:FirewallRule": ("Microsoft.DBforPostgreSQL/flexibleServers/{serverName}/firewallRules", "firewallRuleName"),
-    "dbforpostgresql:Administrator": ("Microsoft.DBforPostgreSQL/flexibleServers/{serverName}/administrators", "objectId"),
+    "dbforpostgresql:AdministratorsMicrosoftEntra": ("Microsoft.DBforPostgreSQL/flexibleServers/{serverName}/administrators", "objectId"),
     "storage:StorageAccount": ("Microsoft.Storage/storageAccounts", "accountName"),
     "storage:BlobServiceProperties": ("Microsoft.Storage/storageAccounts/{accountName}/blobServices", "blobServicesName"),
     "storage:BlobContainer": ("Microsoft.Storage/storageAccounts/{accountName}/blobServices/default/containers", "containerName"),
@@ -221,5 +221,8 @@ class AzureMocks(pulumi.runtime.Mocks):
             }, []
         if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":
             return {"kubeconfigs": [{"name": "clusterUser", "value": _user_kubeconfig(args.args["resourceName"])}]}, []
+        if args.token == "azure-native:redisenterprise:listDatabaseKeys":
+            cluster = args.args["clusterName"]
+            return {"primaryKey": f"mock-primary-{stable_uuid('redis', cluster)}", "secondaryKey": f"mock-secondary-{stable_uuid('redis2', cluster)}"}, []
         # An unmocked invoke would silently yield None fields: fail loudly instead.
         raise NotImplementedError(f"no mock for invoke {args.token}; add one to tools/mocks.py")

@@ -92,6 +92,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
+        if request.additionalSecretOutputs:
+            response = self._mark_secret_outputs(response, request.additionalSecretOutputs)
         provider_ref = request.provider or None
         self.recording.resources.append(
             RecordedResource(
@@ -107,6 +109,18 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 inputs=plain(json_format.MessageToDict(request.object)),
             )
         )
+        return response
+
+    @staticmethod
+    def _mark_secret_outputs(response, names):
+        """What the engine does and MockMonitor does not: outputs listed in additionalSecretOutputs come back secret
+        (e.g. RandomPassword.result). Without this, a password passed on without Output.secret looks harmless here."""
+        outputs = json_format.MessageToDict(response.object)
+        for name in names:
+            if name in outputs:
+                outputs[name] = {_SIG: _SECRET_SIG, "value": outputs[name]}
+        response.object.Clear()
+        response.object.update(outputs)
         return response
 
     def RegisterResourceOutputs(self, request):

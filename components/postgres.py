@@ -1,0 +1,213 @@
+"""PostgresServer: a private Flexible Server tuned for Odoo, one database and login role per tenant environment.
+
+Odoo cannot refresh Entra tokens, so tenants log in with passwords: one role per tenant environment
+(never the server admin), its password generated here and kept only in Key Vault. The role itself is
+created inside the database by an in-cluster bootstrap job; this component exposes what that job needs.
+"""
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Sequence
+
+import pulumi
+import pulumi_random as random
+from pulumi_azure_native import authorization, dbforpostgresql, keyvault
+
+from .interfaces import Diagnostics, diagnostic_setting, management_lock
+from .naming import Naming, TenantNames
+from .tier import LockLevel, Tier, protect_for
+
+DAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+# Extensions Odoo modules use (unaccent for search, pg_trgm for trigram indexes).
+ODOO_EXTENSIONS = "PG_TRGM,UNACCENT"
+PASSWORD_SPECIALS = "-_.~"  # safe in connection strings and odoo.conf without quoting
+
+
+@dataclass(frozen=True)
+class PostgresReplica:
+    """A warm standby in the disaster-recovery region (read replica, promotable)."""
+
+    location: str
+    resource_group_name: pulumi.Input[str]
+    delegated_subnet_id: pulumi.Input[str]
+    private_dns_zone_id: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class PostgresServerArgs:
+    naming: Naming
+    tier: Tier
+    resource_group_name: pulumi.Input[str]
+    delegated_subnet_id: pulumi.Input[str]
+    private_dns_zone_id: pulumi.Input[str]
+    key_vault_name: pulumi.Input[str]
+    key_vault_resource_group_name: pulumi.Input[str]
+    diagnostics: Diagnostics
+    sku: str
+    sku_tier: str
+    storage_gb: int
+    version: str
+    max_connections: int
+    entra_admin_group_id: str
+    entra_admin_group_name: str
+    tenants: Sequence[TenantNames]
+    maintenance_day: str = "Sunday"
+    maintenance_hour: int = 1
+    replica: Optional[PostgresReplica] = None
+    # Resources the server must wait for (e.g. the private DNS zone's VNet link).
+    depends_on: Sequence[pulumi.Resource] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+    lock: Optional[LockLevel] = None
+
+
+@dataclass(frozen=True)
+class TenantDatabaseOutputs:
+    database: str
+    role: str
+    password_secret_name: str
+    password: pulumi.Output[str]  # secret
+
+
+class PostgresServer(pulumi.ComponentResource):
+    server: dbforpostgresql.Server
+    fqdn: pulumi.Output[str]
+    tenants: dict[str, TenantDatabaseOutputs]
+    admin_secret_name: str
+
+    def __init__(self, name: str, args: PostgresServerArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("odoo-platform:postgres:PostgresServer", name, None, opts)
+        naming, tier = args.naming, args.tier
+        production = tier.is_production
+        tags = dict(args.tags)
+        child = pulumi.ResourceOptions(parent=self)
+        stateful = pulumi.ResourceOptions(parent=self, protect=protect_for(tier))
+        client = authorization.get_client_config_output()
+
+        # Password auth needs a server admin; it is a break-glass account kept in Key Vault, never given to Odoo.
+        admin_password = random.RandomPassword("pg-admin-password", length=32, special=True, override_special=PASSWORD_SPECIALS, opts=child)
+        self.admin_secret_name = "pg-admin-password"
+        self._secret(self.admin_secret_name, admin_password.result, args)
+
+        self.server = dbforpostgresql.Server(
+            "psql",
+            server_name=naming.postgres(),
+            resource_group_name=args.resource_group_name,
+            location=naming.location,
+            version=args.version,
+            sku=dbforpostgresql.SkuArgs(name=args.sku, tier=args.sku_tier),
+            storage=dbforpostgresql.StorageArgs(storage_size_gb=args.storage_gb, auto_grow="Enabled"),
+            administrator_login="odooplatformadmin",
+            administrator_login_password=pulumi.Output.secret(admin_password.result),
+            auth_config=dbforpostgresql.AuthConfigArgs(active_directory_auth="Enabled", password_auth="Enabled", tenant_id=client.tenant_id),
+            network=dbforpostgresql.NetworkArgs(
+                delegated_subnet_resource_id=args.delegated_subnet_id,
+                private_dns_zone_arm_resource_id=args.private_dns_zone_id,
+                public_network_access="Disabled",
+            ),
+            high_availability=dbforpostgresql.HighAvailabilityArgs(mode="ZoneRedundant" if production else "Disabled"),
+            backup=dbforpostgresql.BackupArgs(
+                backup_retention_days=35 if production else 7,
+                geo_redundant_backup="Enabled" if production else "Disabled",
+            ),
+            maintenance_window=dbforpostgresql.MaintenanceWindowArgs(
+                custom_window="Enabled", day_of_week=DAYS.index(args.maintenance_day), start_hour=args.maintenance_hour, start_minute=0
+            ),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=protect_for(tier), depends_on=list(args.depends_on)),
+        )
+        self.fqdn = self.server.fully_qualified_domain_name
+        management_lock("psql", self.server.id, args.lock, self)
+        diagnostic_setting("psql", self.server.id, args.diagnostics, self, log_category_groups=["allLogs"])
+
+        dbforpostgresql.AdministratorsMicrosoftEntra(
+            "psql-entra-admin",
+            server_name=self.server.name,
+            resource_group_name=args.resource_group_name,
+            object_id=args.entra_admin_group_id,
+            principal_name=args.entra_admin_group_name,
+            principal_type=dbforpostgresql.PrincipalType.GROUP,
+            tenant_id=client.tenant_id,
+            opts=child,
+        )
+
+        # Azure applies one server parameter change at a time: chain them.
+        previous: Optional[pulumi.Resource] = None
+        for parameter, value in self.server_parameters(args.max_connections).items():
+            previous = dbforpostgresql.Configuration(
+                f"psql-{parameter.replace('.', '-').replace('_', '-')}",
+                configuration_name=parameter,
+                server_name=self.server.name,
+                resource_group_name=args.resource_group_name,
+                value=value,
+                source="user-override",
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[previous] if previous else None),
+            )
+
+        self.tenants = {}
+        for tenant in args.tenants:
+            dbforpostgresql.Database(
+                f"db-{tenant.key}",
+                database_name=tenant.database,
+                server_name=self.server.name,
+                resource_group_name=args.resource_group_name,
+                charset="UTF8",
+                collation="en_US.utf8",
+                opts=stateful,
+            )
+            secret_name = f"pg-{tenant.key}-password"
+            password = random.RandomPassword(secret_name, length=32, special=True, override_special=PASSWORD_SPECIALS, opts=child)
+            self._secret(secret_name, password.result, args)
+            self.tenants[tenant.key] = TenantDatabaseOutputs(tenant.database, tenant.role, secret_name, pulumi.Output.secret(password.result))
+
+        if args.replica is not None:
+            replica = args.replica
+            self.replica = dbforpostgresql.Server(
+                "psql-replica",
+                server_name=naming.for_region(replica.location).postgres(),
+                resource_group_name=replica.resource_group_name,
+                location=replica.location,
+                create_mode="Replica",
+                source_server_resource_id=self.server.id,
+                sku=dbforpostgresql.SkuArgs(name=args.sku, tier=args.sku_tier),
+                storage=dbforpostgresql.StorageArgs(storage_size_gb=args.storage_gb, auto_grow="Enabled"),
+                network=dbforpostgresql.NetworkArgs(
+                    delegated_subnet_resource_id=replica.delegated_subnet_id,
+                    private_dns_zone_arm_resource_id=replica.private_dns_zone_id,
+                    public_network_access="Disabled",
+                ),
+                tags=tags,
+                opts=stateful,
+            )
+            management_lock("psql-replica", self.replica.id, args.lock, self)
+            diagnostic_setting("psql-replica", self.replica.id, args.diagnostics, self, log_category_groups=["allLogs"])
+
+        self.register_outputs(
+            {
+                "fqdn": self.fqdn,
+                "databases": {t: o.database for t, o in self.tenants.items()},
+                "passwordSecretNames": {t: o.password_secret_name for t, o in self.tenants.items()},
+            }
+        )
+
+    @staticmethod
+    def server_parameters(max_connections: int) -> dict[str, str]:
+        """Server parameters Odoo needs. Odoo connects directly on 5432: the built-in PgBouncer pools per
+        transaction, which breaks the LISTEN/NOTIFY that Odoo's bus and cron rely on, so it stays off."""
+        return {
+            "require_secure_transport": "on",
+            "max_connections": str(max_connections),
+            "log_min_duration_statement": "2000",
+            "log_connections": "on",
+            "log_disconnections": "on",
+            "log_lock_waits": "on",
+            "azure.extensions": ODOO_EXTENSIONS,
+        }
+
+    def _secret(self, secret_name: str, value: pulumi.Input[str], args: PostgresServerArgs) -> keyvault.Secret:
+        return keyvault.Secret(
+            f"kv-{secret_name}",
+            secret_name=secret_name,
+            vault_name=args.key_vault_name,
+            resource_group_name=args.key_vault_resource_group_name,
+            properties=keyvault.SecretPropertiesArgs(value=pulumi.Output.secret(value), content_type="password"),
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
