@@ -133,7 +133,7 @@ def postgres_max_connections(sku: str, demand: Sequence[ConnectionDemand]) -> in
         listing = ", ".join(f"{d.tenant} {d.connections}" for d in demand)
         raise CapacityError(
             f"PostgreSQL {sku} allows {limit} connections but {len(demand)} tenant environments need {needed} "
-            f"({listing}), {wanted} with {int((CONNECTION_HEADROOM - 1) * 100)}% headroom and {POSTGRES_RESERVED_CONNECTIONS} reserved; "
+            f"({listing}), {wanted} with {round((CONNECTION_HEADROOM - 1) * 100)}% headroom and {POSTGRES_RESERVED_CONNECTIONS} reserved; "
             f"use a larger sizing profile or move units to their own stack"
         )
     return wanted

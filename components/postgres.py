@@ -102,7 +102,11 @@ class PostgresServer(pulumi.ComponentResource):
                 private_dns_zone_arm_resource_id=args.private_dns_zone_id,
                 public_network_access="Disabled",
             ),
-            high_availability=dbforpostgresql.HighAvailabilityArgs(mode="ZoneRedundant" if production else "Disabled"),
+            # Production: primary and standby in different zones.
+            availability_zone="1" if production else None,
+            high_availability=dbforpostgresql.HighAvailabilityArgs(mode="ZoneRedundant", standby_availability_zone="2")
+            if production
+            else dbforpostgresql.HighAvailabilityArgs(mode="Disabled"),
             backup=dbforpostgresql.BackupArgs(
                 backup_retention_days=35 if production else 7,
                 geo_redundant_backup="Enabled" if production else "Disabled",

@@ -1,0 +1,73 @@
+"""ObjectStorage in both tiers: locked-down account, blob data protection, lifecycle, immutable backups, per-container grants."""
+from tools.mocks import stable_uuid
+
+ACCOUNT = "azure-native:storage:StorageAccount"
+
+
+def test_account_is_secure_by_default(stack):
+    a = stack.one(ACCOUNT).inputs
+    assert a["kind"] == "StorageV2" and a["minimumTlsVersion"] == "TLS1_2" and a["enableHttpsTrafficOnly"] is True
+    assert a["allowBlobPublicAccess"] is False and a["allowSharedKeyAccess"] is False and a["defaultToOAuthAuthentication"] is True
+    assert a["publicNetworkAccess"] == "Disabled" and a["networkRuleSet"]["defaultAction"] == "Deny"
+    assert a["allowCrossTenantReplication"] is False and a["encryption"]["requireInfrastructureEncryption"] is True
+
+
+def test_replication_by_tier(dev, prod):
+    assert prod.one(ACCOUNT).inputs["sku"] == {"name": "Standard_RAGZRS"}
+    assert dev.one(ACCOUNT).inputs["sku"] == {"name": "Standard_ZRS"}
+
+
+def test_blob_data_protection(dev, prod):
+    for rec, days in ((prod, 30), (dev, 7)):
+        b = rec.one("azure-native:storage:BlobServiceProperties").inputs
+        assert b["isVersioningEnabled"] is True and b["changeFeed"]["enabled"] is True
+        assert b["deleteRetentionPolicy"] == {"enabled": True, "days": days}
+        assert b["containerDeleteRetentionPolicy"] == {"enabled": True, "days": days}
+        assert b["restorePolicy"]["enabled"] is True and b["restorePolicy"]["days"] < days <= b["changeFeed"]["retentionInDays"]
+
+
+def test_lifecycle_cools_exports_and_backups(stack):
+    rules = {r["name"]: r["definition"] for r in stack.one("azure-native:storage:ManagementPolicy").inputs["policy"]["rules"]}
+    assert rules["exports-cool-off"]["filters"]["prefixMatch"] == ["exports/"]
+    assert rules["backups-cool-off"]["filters"]["prefixMatch"] == ["backups/"]
+    for definition in rules.values():
+        blob = definition["actions"]["baseBlob"]
+        assert blob["tierToCool"]["daysAfterModificationGreaterThan"] < blob["tierToCold"]["daysAfterModificationGreaterThan"]
+    assert "delete" not in rules["backups-cool-off"]["actions"]["baseBlob"], "immutable backups are never deleted by lifecycle"
+
+
+def test_containers_per_tenant_plus_exports_and_backups(dev):
+    names = sorted(c.inputs["containerName"] for c in dev.of_type("azure-native:storage:BlobContainer"))
+    assert names == sorted(list(dev.outputs["tenantEnvironments"]) + ["backups", "exports"])
+    assert {c.inputs["publicAccess"] for c in dev.of_type("azure-native:storage:BlobContainer")} == {"None"}
+
+
+def test_backup_container_is_immutable_for_the_configured_time(dev, prod):
+    for rec, days in ((dev, 30), (prod, 2555)):
+        policy = rec.one("azure-native:storage:BlobContainerImmutabilityPolicy").inputs
+        assert policy["containerName"] == "backups" and policy["immutabilityPeriodSinceCreationInDays"] == days
+
+
+def test_tenant_identity_may_use_only_its_own_container(stack):
+    grants = [r for r in stack.of_type("azure-native:authorization:RoleAssignment") if r.inputs["roleDefinitionId"].endswith("ba92f5b4-2d11-453d-a403-e96b0029c9fe")]
+    assert len(grants) == len(stack.outputs["tenantEnvironments"])
+    account = stack.one(ACCOUNT).inputs["accountName"]
+    for grant in grants:
+        tenant = grant.name.removesuffix("-blob-role")
+        assert grant.inputs["scope"].endswith(f"/storageAccounts/{account}/blobServices/default/containers/{tenant}")
+        assert grant.inputs["principalId"] == stable_uuid("principal", f"id-acme-{stack.stack}-weu-{tenant}")
+    account_wide = [r for r in stack.of_type("azure-native:authorization:RoleAssignment") if r.inputs["scope"].endswith(f"/storageAccounts/{account}")]
+    assert account_wide == []
+
+
+def test_blob_private_endpoint_and_diagnostics(stack):
+    account = stack.one(ACCOUNT).inputs["accountName"]
+    [pep] = [p for p in stack.of_type("azure-native:network:PrivateEndpoint") if p.inputs["privateLinkServiceConnections"][0]["groupIds"] == ["blob"]]
+    assert pep.inputs["privateLinkServiceConnections"][0]["privateLinkServiceId"].endswith(f"/storageAccounts/{account}")
+    [diag] = [d for d in stack.of_type("azure-native:monitor:DiagnosticSetting") if d.inputs["resourceUri"].endswith(f"/storageAccounts/{account}/blobServices/default")]
+    assert diag.inputs["logs"] == [{"categoryGroup": "allLogs", "enabled": True}]
+
+
+def test_production_account_and_containers_protected(prod, dev):
+    assert prod.one(ACCOUNT).protect and all(c.protect for c in prod.of_type("azure-native:storage:BlobContainer"))
+    assert not dev.one(ACCOUNT).protect
