@@ -1,0 +1,174 @@
+"""Stack policies: properties of the whole stack that no single resource shows."""
+from collections import defaultdict
+
+from .common import PRODUCTION, StackRule, get
+
+LOCK = "azure-native:authorization:ManagementLockByScope"
+DIAGNOSTIC = "azure-native:monitor:DiagnosticSetting"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+TENANT_LABEL = "odoo-platform/tenant"
+URL = "https://learn.microsoft.com/azure/azure-resource-manager/management/lock-resources"
+
+# Stateful resources: type -> (ARM path segment, input holding the name).
+STATEFUL = {
+    "azure-native:keyvault:Vault": ("vaults", "vaultName"),
+    "azure-native:dbforpostgresql:Server": ("flexibleServers", "serverName"),
+    "azure-native:storage:StorageAccount": ("storageAccounts", "accountName"),
+    "azure-native:redisenterprise:RedisEnterprise": ("redisEnterprise", "clusterName"),
+    "azure-native:redis:Redis": ("redis", "name"),
+    "azure-native:dataprotection:BackupVault": ("backupVaults", "vaultName"),
+}
+# Resources that offer diagnostic settings, and where their setting attaches below the resource id.
+DIAGNOSABLE = {
+    "azure-native:keyvault:Vault": ("vaults", "vaultName", ""),
+    "azure-native:dbforpostgresql:Server": ("flexibleServers", "serverName", ""),
+    "azure-native:storage:StorageAccount": ("storageAccounts", "accountName", "/blobServices/default"),
+    "azure-native:redisenterprise:RedisEnterprise": ("redisEnterprise", "clusterName", ""),
+    "azure-native:containerservice:ManagedCluster": ("managedClusters", "resourceName", ""),
+    "azure-native:network:NetworkSecurityGroup": ("networkSecurityGroups", "networkSecurityGroupName", ""),
+    "azure-native:redis:Redis": ("redis", "name", ""),
+}
+
+
+def _of(resources, type_):
+    return [r for r in resources if r.resource_type == type_]
+
+
+def _arm_tail(r, segment, key) -> str:
+    return f"/{segment}/{r.props.get(key) or r.name}"
+
+
+def _protected_and_locked(resources, c):
+    lock_scopes = [str(r.props.get("scope", "")) for r in _of(resources, LOCK) if r.props.get("level") in ("CanNotDelete", "ReadOnly")]
+    for r in resources:
+        if r.resource_type not in STATEFUL:
+            continue
+        segment, key = STATEFUL[r.resource_type]
+        if not r.opts.protect:
+            yield f"{r.resource_type} {r.name!r} is not protected (protect=True)", r.urn
+        group = f"/resourceGroups/{r.props.get('resourceGroupName')}"
+        tail = _arm_tail(r, segment, key)
+        if not any(s.endswith(tail) or s.endswith(group) for s in lock_scopes):
+            yield f"{r.resource_type} {r.name!r} has no delete lock on itself or its resource group", r.urn
+
+
+def _tenant_namespaces(resources):
+    return {
+        get(r.props, "metadata.name"): r
+        for r in _of(resources, NAMESPACE)
+        if TENANT_LABEL in (get(r.props, "metadata.labels") or {})
+    }
+
+
+def _default_deny(policy) -> bool:
+    spec = policy.props.get("spec") or {}
+    return not (spec.get("podSelector") or {}).get("matchLabels") and not (spec.get("podSelector") or {}).get("matchExpressions") \
+        and {"Ingress", "Egress"} <= set(spec.get("policyTypes") or []) and not spec.get("ingress") and not spec.get("egress")
+
+
+def _namespace_guardrails(resources, c):
+    by_namespace = defaultdict(lambda: defaultdict(list))
+    for r in resources:
+        namespace = get(r.props, "metadata.namespace")
+        if namespace:
+            by_namespace[namespace][r.resource_type.rsplit(":", 1)[-1]].append(r)
+    for name, ns in _tenant_namespaces(resources).items():
+        objects = by_namespace.get(name, {})
+        for kind in ("ResourceQuota", "LimitRange"):
+            if not objects.get(kind):
+                yield f"tenant namespace {name!r} has no {kind}", ns.urn
+        if not any(_default_deny(p) for p in objects.get("NetworkPolicy", [])):
+            yield f"tenant namespace {name!r} has no default-deny NetworkPolicy (empty podSelector, Ingress and Egress, no rules)", ns.urn
+
+
+def _diagnostics(resources, c):
+    settings = [
+        str(r.props.get("resourceUri", ""))
+        for r in _of(resources, DIAGNOSTIC)
+        if "/Microsoft.OperationalInsights/workspaces/" in str(r.props.get("workspaceId", ""))
+    ]
+    for r in resources:
+        if r.resource_type not in DIAGNOSABLE:
+            continue
+        segment, key, child = DIAGNOSABLE[r.resource_type]
+        target = _arm_tail(r, segment, key) + child
+        if not any(s.endswith(target) for s in settings):
+            yield f"{r.resource_type} {r.name!r} sends no diagnostics to a Log Analytics workspace", r.urn
+
+
+def _isolation(resources, c):
+    owners = defaultdict(set)
+    for name, ns in _tenant_namespaces(resources).items():
+        annotations = get(ns.props, "metadata.annotations") or {}
+        for key in ("odoo-platform/database", "odoo-platform/container", "odoo-platform/host"):
+            if annotations.get(key):
+                owners[(key.split("/")[1], annotations[key])].add(name)
+    for r in _of(resources, "kubernetes:traefik.io/v1alpha1:IngressRoute"):
+        namespace = get(r.props, "metadata.namespace")
+        for route in get(r.props, "spec.routes") or []:
+            for host in _hosts(route.get("match", "")):
+                owners[("host", host)].add(namespace)
+    for (kind, value), namespaces in sorted(owners.items()):
+        if len(namespaces) > 1:
+            yield f"{kind} {value!r} is shared by tenant environments {', '.join(sorted(namespaces))}", None
+
+
+def _hosts(match: str) -> list[str]:
+    import re
+
+    return re.findall(r"Host\(`([^`]+)`\)", match)
+
+
+def _immutable_backups(resources, c):
+    policies = {(r.props.get("accountName"), r.props.get("containerName")) for r in _of(resources, "azure-native:storage:BlobContainerImmutabilityPolicy")}
+    for r in _of(resources, "azure-native:storage:BlobContainer"):
+        if r.props.get("containerName") == "backups" and (r.props.get("accountName"), "backups") not in policies:
+            yield f"backup container in account {r.props.get('accountName')!r} has no immutability policy", r.urn
+
+
+def _secure_transport(resources, c):
+    enforced = {
+        r.props.get("serverName")
+        for r in _of(resources, "azure-native:dbforpostgresql:Configuration")
+        if r.props.get("configurationName") == "require_secure_transport" and str(r.props.get("value")).lower() == "on"
+    }
+    for r in _of(resources, "azure-native:dbforpostgresql:Server"):
+        if r.props.get("createMode") != "Replica" and r.props.get("serverName") not in enforced:
+            yield f"PostgreSQL server {r.props.get('serverName')!r} does not set require_secure_transport=on", r.urn
+
+
+RULES = [
+    StackRule(
+        "stateful-resources-protected-and-locked",
+        "Production stateful resources (Key Vault, PostgreSQL, storage, Redis, backup vaults) are protected and carry a delete lock.",
+        _protected_and_locked, tiers=(PRODUCTION,), control="BR-2", remediation="Set protect and a CanNotDelete lock (lock: CanNotDelete).", url=URL,
+    ),
+    StackRule(
+        "tenant-namespace-guardrails",
+        "Every tenant namespace has a ResourceQuota, a LimitRange and a default-deny NetworkPolicy.",
+        _namespace_guardrails, control="NS-1", checkov="CKV_K8S_?", remediation="Deploy tenants through OdooTenant.",
+        url="https://kubernetes.io/docs/concepts/services-networking/network-policies/",
+    ),
+    StackRule(
+        "diagnostic-settings-present",
+        "Every resource that offers diagnostic settings sends them to the Log Analytics workspace.",
+        _diagnostics, control="LT-3", checkov="CKV_AZURE_?", remediation="Pass diagnostics to the component.",
+        url="https://learn.microsoft.com/azure/azure-monitor/essentials/diagnostic-settings",
+    ),
+    StackRule(
+        "tenant-isolation",
+        "No two tenant environments share a database, a blob container or a host name.",
+        _isolation, control="NS-1", remediation="Give each tenant environment its own names (one config entry each).", url="",
+    ),
+    StackRule(
+        "backup-container-immutable",
+        "The backup container of every storage account has a time-based immutability policy.",
+        _immutable_backups, control="BR-2", checkov="CKV2_AZURE_?", remediation="Keep ObjectStorage's immutability policy.",
+        url="https://learn.microsoft.com/azure/storage/blobs/immutable-storage-overview",
+    ),
+    StackRule(
+        "postgres-secure-transport-enforced",
+        "Every PostgreSQL server sets require_secure_transport=on explicitly.",
+        _secure_transport, control="DP-3", checkov="CKV_AZURE_29", remediation="Keep PostgresServer's server parameters.", url="",
+    ),
+]
