@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: preview test bench typecheck schema clean
+.PHONY: preview test bench typecheck schema policy-docs clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,3 +33,7 @@ schema: preview
 
 clean:
 	rm -rf build .pytest_cache
+
+## Regenerate the policy table in policies/README.md from the rules.
+policy-docs: $(VENV)/.installed
+	$(PY) -m tools.policy_docs

@@ -112,6 +112,7 @@ class PolicyDoc:
 
 
 DOCS: list[PolicyDoc] = []
+SHORT = {MCSB: "MCSB", CIS: "CIS Azure", CIS_K8S: "CIS Kubernetes"}
 
 
 def _framework(rule_framework: str, control: str) -> PolicyComplianceFramework:
@@ -133,7 +134,7 @@ def _resource_policy(rule: Rule, name: str, tiers: Sequence[str], level: Enforce
         for message in rule.check(args.props, Context(tier, config, args.name, args.urn)):
             report(message)
 
-    DOCS.append(PolicyDoc(name, rule.description, _tiers_doc(tiers), level.value, rule.checkov, f"{rule.framework} {rule.control}".strip()))
+    DOCS.append(PolicyDoc(name, rule.description, _tiers_doc(tiers), level.value, rule.checkov, f"{SHORT[rule.framework]} {rule.control}".strip()))
     return ResourceValidationPolicy(
         name=name,
         description=rule.description,
@@ -190,7 +191,7 @@ def stack_policy(rule: StackRule) -> StackValidationPolicy:
         for message, urn in rule.check(args.resources, context):
             report(message, urn)
 
-    DOCS.append(PolicyDoc(rule.name, rule.description, _tiers_doc(rule.tiers), "mandatory", rule.checkov, f"{rule.framework} {rule.control}".strip()))
+    DOCS.append(PolicyDoc(rule.name, rule.description, _tiers_doc(rule.tiers), "mandatory", rule.checkov, f"{SHORT[rule.framework]} {rule.control}".strip()))
     return StackValidationPolicy(
         name=rule.name,
         description=rule.description,

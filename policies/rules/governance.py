@@ -30,7 +30,7 @@ RULES = [
         "Every Azure resource that carries tags has owner, cost-center, data-classification and environment.",
         [ANY_AZURE],
         _required_tags,
-        severity=Severity.MEDIUM, control="AM-2", checkov="CKV_TF_?", remediation="Set the tags in the stack configuration.", url=URL,
+        severity=Severity.MEDIUM, control="AM-2", remediation="Set the tags in the stack configuration.", url=URL,
         config={"requiredTags": {"type": "array", "items": {"type": "string"}, "default": DEFAULT_TAGS}},
     ),
     Rule(

@@ -51,7 +51,7 @@ RULES = [
         "No NSG rule admits database or cache ports (PostgreSQL, Redis, ...) from any source or the Internet.",
         [NSG, RULE],
         lambda p, c: list(_open_inbound(_rules(p), DATA_PORTS)),
-        control="NS-1", checkov="CKV_AZURE_160", remediation="Admit data ports from the VNet only.", url=URL,
+        control="NS-1", remediation="Admit data ports from the VNet only.", url=URL,
     ),
     Rule(
         "nsg-denies-inbound-by-default",

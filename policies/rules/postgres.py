@@ -63,7 +63,7 @@ RULES = [
         "PostgreSQL servers accept Microsoft Entra ID authentication for administrators.",
         [SERVER],
         lambda p, c: need(get(p, "authConfig.activeDirectoryAuth") == "Enabled", "authConfig.activeDirectoryAuth must be Enabled") if _primary(p) else [],
-        control="IM-1", checkov="CKV2_AZURE_?", remediation="Set authConfig.activeDirectoryAuth to Enabled and add an Entra administrator group.", url=URL,
+        control="IM-1", remediation="Set authConfig.activeDirectoryAuth to Enabled and add an Entra administrator group.", url=URL,
     ),
     Rule(
         "postgres-high-availability",
@@ -99,7 +99,7 @@ RULES = [
         "PostgreSQL firewall rules never admit all Azure services, the Internet or large ranges.",
         [FIREWALL],
         _open_range,
-        control="NS-2", checkov="CKV_AZURE_11", remediation="Remove the rule; use private access.", url=URL,
+        control="NS-2", remediation="Remove the rule; use private access.", url=URL,
         config={"maxAddresses": {"type": "integer", "default": 256}},
     ),
     Rule(

@@ -146,13 +146,13 @@ RULES = [
     StackRule(
         "tenant-namespace-guardrails",
         "Every tenant namespace has a ResourceQuota, a LimitRange and a default-deny NetworkPolicy.",
-        _namespace_guardrails, control="NS-1", checkov="CKV_K8S_?", remediation="Deploy tenants through OdooTenant.",
+        _namespace_guardrails, control="NS-1", remediation="Deploy tenants through OdooTenant.",
         url="https://kubernetes.io/docs/concepts/services-networking/network-policies/",
     ),
     StackRule(
         "diagnostic-settings-present",
         "Every resource that offers diagnostic settings sends them to the Log Analytics workspace.",
-        _diagnostics, control="LT-3", checkov="CKV_AZURE_?", remediation="Pass diagnostics to the component.",
+        _diagnostics, control="LT-3", remediation="Pass diagnostics to the component.",
         url="https://learn.microsoft.com/azure/azure-monitor/essentials/diagnostic-settings",
     ),
     StackRule(
@@ -163,7 +163,7 @@ RULES = [
     StackRule(
         "backup-container-immutable",
         "The backup container of every storage account has a time-based immutability policy.",
-        _immutable_backups, control="BR-2", checkov="CKV2_AZURE_?", remediation="Keep ObjectStorage's immutability policy.",
+        _immutable_backups, control="BR-2", remediation="Keep ObjectStorage's immutability policy.",
         url="https://learn.microsoft.com/azure/storage/blobs/immutable-storage-overview",
     ),
     StackRule(

@@ -65,7 +65,7 @@ RULES = [
         "Blob and container soft delete keep deleted data for the minimum retention.",
         [BLOB_SERVICE],
         lambda p, c: _soft_delete(p, c),
-        category=RESILIENCE, control="BR-1", checkov="CKV_AZURE_111",
+        category=RESILIENCE, control="BR-1", checkov="CKV2_AZURE_38",
         remediation="Enable deleteRetentionPolicy and containerDeleteRetentionPolicy with enough days.", url=URL,
         config={"minProductionDays": {"type": "integer", "default": 30}, "minNonProductionDays": {"type": "integer", "default": 7}},
     ),
