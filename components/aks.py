@@ -139,6 +139,12 @@ class AksCluster(pulumi.ComponentResource):
                 dns_service_ip="172.16.0.10",
                 load_balancer_sku="standard",
                 outbound_type="loadBalancer",
+                # Cilium FQDN policies let tenant pods reach Entra ID by name and nothing else public.
+                advanced_networking=containerservice.AdvancedNetworkingArgs(
+                    enabled=True,
+                    security=containerservice.AdvancedNetworkingSecurityArgs(enabled=True, advanced_network_policies="FQDN"),
+                    observability=containerservice.AdvancedNetworkingObservabilityArgs(enabled=False),
+                ),
             ),
             oidc_issuer_profile=containerservice.ManagedClusterOIDCIssuerProfileArgs(enabled=True),
             security_profile=security,

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
 import pulumi
-from pulumi_azure_native import authorization, monitor, network
+from pulumi_azure_native import authorization, keyvault, monitor, network
 
 from .tier import LockLevel
 
@@ -129,3 +129,22 @@ def role_assignment(
         description=f"odoo-platform: {role}",
         opts=pulumi.ResourceOptions(parent=parent),
     )
+
+
+def key_vault_secret(
+    name: str, secret_name: str, value: pulumi.Input[str], vault_name: pulumi.Input[str], vault_resource_group_name: pulumi.Input[str], parent: pulumi.Resource
+) -> keyvault.Secret:
+    """A Key Vault secret whose value stays secret in Pulumi state, plans and logs."""
+    return keyvault.Secret(
+        name,
+        secret_name=secret_name,
+        vault_name=vault_name,
+        resource_group_name=vault_resource_group_name,
+        properties=keyvault.SecretPropertiesArgs(value=pulumi.Output.secret(value), content_type="password"),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def secret_id(vault_id: pulumi.Input[str], secret_name: str) -> pulumi.Output[str]:
+    """The ARM id of one secret: the narrowest scope a Key Vault role can be granted on."""
+    return pulumi.Output.concat(vault_id, "/secrets/", secret_name)

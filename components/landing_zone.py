@@ -5,7 +5,16 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 from pulumi_azure_native import authorization, keyvault, managedidentity, network, operationalinsights, privatedns, resources
 
-from .interfaces import Diagnostics, PrivateAccess, diagnostic_setting, management_lock, private_endpoint, role_assignment
+from .interfaces import (
+    Diagnostics,
+    PrivateAccess,
+    diagnostic_setting,
+    key_vault_secret,
+    management_lock,
+    private_endpoint,
+    role_assignment,
+    secret_id,
+)
 from .naming import Naming
 from .tier import LockLevel, Tier, protect_for
 
@@ -217,6 +226,14 @@ class LandingZone(pulumi.ComponentResource):
                 "identityClientIds": {k: v.client_id for k, v in self.identities.items()},
             }
         )
+
+    def store_secret(self, secret_name: str, value: pulumi.Input[str]) -> keyvault.Secret:
+        """Keep a generated secret in the landing zone's Key Vault (value secret end to end)."""
+        return key_vault_secret(f"kv-{secret_name}", secret_name, value, self.key_vault.name, self.resource_groups["management"].name, self)
+
+    def grant_secret_read(self, name: str, secret_name: str, principal_id: pulumi.Input[str]) -> authorization.RoleAssignment:
+        """Key Vault Secrets User for one identity on exactly one secret, never the whole vault."""
+        return role_assignment(name, secret_id(self.key_vault.id, secret_name), "Key Vault Secrets User", principal_id, self)
 
     @staticmethod
     def _security_rules(purpose: str, public_ingress: bool) -> list[network.SecurityRuleArgs]:

@@ -9,16 +9,17 @@ from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_random as random
-from pulumi_azure_native import authorization, dbforpostgresql, keyvault
+from pulumi_azure_native import authorization, dbforpostgresql
 
-from .interfaces import Diagnostics, diagnostic_setting, management_lock
+from .interfaces import Diagnostics, diagnostic_setting, key_vault_secret, management_lock
 from .naming import Naming, TenantNames
 from .tier import LockLevel, Tier, protect_for
 
 DAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
 # Extensions Odoo modules use (unaccent for search, pg_trgm for trigram indexes).
 ODOO_EXTENSIONS = "PG_TRGM,UNACCENT"
-PASSWORD_SPECIALS = "-_.~"  # safe in connection strings and odoo.conf without quoting
+PASSWORD_SPECIALS = "-_.~"
+ADMIN_LOGIN = "odooplatformadmin"  # safe in connection strings and odoo.conf without quoting
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class PostgresServer(pulumi.ComponentResource):
         # Password auth needs a server admin; it is a break-glass account kept in Key Vault, never given to Odoo.
         admin_password = random.RandomPassword("pg-admin-password", length=32, special=True, override_special=PASSWORD_SPECIALS, opts=child)
         self.admin_secret_name = "pg-admin-password"
-        self._secret(self.admin_secret_name, admin_password.result, args)
+        key_vault_secret(f"kv-{self.admin_secret_name}", self.admin_secret_name, admin_password.result, args.key_vault_name, args.key_vault_resource_group_name, self)
 
         self.server = dbforpostgresql.Server(
             "psql",
@@ -94,7 +95,7 @@ class PostgresServer(pulumi.ComponentResource):
             version=args.version,
             sku=dbforpostgresql.SkuArgs(name=args.sku, tier=args.sku_tier),
             storage=dbforpostgresql.StorageArgs(storage_size_gb=args.storage_gb, auto_grow="Enabled"),
-            administrator_login="odooplatformadmin",
+            administrator_login=ADMIN_LOGIN,
             administrator_login_password=pulumi.Output.secret(admin_password.result),
             auth_config=dbforpostgresql.AuthConfigArgs(active_directory_auth="Enabled", password_auth="Enabled", tenant_id=client.tenant_id),
             network=dbforpostgresql.NetworkArgs(
@@ -158,7 +159,7 @@ class PostgresServer(pulumi.ComponentResource):
             )
             secret_name = f"pg-{tenant.key}-password"
             password = random.RandomPassword(secret_name, length=32, special=True, override_special=PASSWORD_SPECIALS, opts=child)
-            self._secret(secret_name, password.result, args)
+            key_vault_secret(f"kv-{secret_name}", secret_name, password.result, args.key_vault_name, args.key_vault_resource_group_name, self)
             self.tenants[tenant.key] = TenantDatabaseOutputs(tenant.database, tenant.role, secret_name, pulumi.Output.secret(password.result))
 
         if args.replica is not None:
@@ -204,14 +205,3 @@ class PostgresServer(pulumi.ComponentResource):
             "log_lock_waits": "on",
             "azure.extensions": ODOO_EXTENSIONS,
         }
-
-    def _secret(self, secret_name: str, value: pulumi.Input[str], args: PostgresServerArgs) -> keyvault.Secret:
-        return keyvault.Secret(
-            f"kv-{secret_name}",
-            secret_name=secret_name,
-            vault_name=args.key_vault_name,
-            resource_group_name=args.key_vault_resource_group_name,
-            properties=keyvault.SecretPropertiesArgs(value=pulumi.Output.secret(value), content_type="password"),
-            tags=dict(args.tags),
-            opts=pulumi.ResourceOptions(parent=self),
-        )

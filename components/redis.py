@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
 import pulumi
-from pulumi_azure_native import keyvault, redisenterprise
+from pulumi_azure_native import redisenterprise
 
-from .interfaces import Diagnostics, PrivateAccess, diagnostic_setting, management_lock, private_endpoint
+from .interfaces import Diagnostics, PrivateAccess, diagnostic_setting, key_vault_secret, management_lock, private_endpoint
 from .naming import Naming, TenantNames
 from .tier import LockLevel, Tier, protect_for
 
@@ -84,15 +84,7 @@ class RedisCache(pulumi.ComponentResource):
             cluster_name=self.cluster.name, database_name=self.database.name, resource_group_name=args.resource_group_name
         )
         self.access_key_secret_name = ACCESS_KEY_SECRET
-        keyvault.Secret(
-            "kv-redis-access-key",
-            secret_name=ACCESS_KEY_SECRET,
-            vault_name=args.key_vault_name,
-            resource_group_name=args.key_vault_resource_group_name,
-            properties=keyvault.SecretPropertiesArgs(value=pulumi.Output.secret(keys.primary_key), content_type="password"),
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        key_vault_secret("kv-redis-access-key", ACCESS_KEY_SECRET, keys.primary_key, args.key_vault_name, args.key_vault_resource_group_name, self)
         self.host_name = self.cluster.host_name
         self.port = TLS_PORT
         self.key_prefixes = {t.key: t.redis_prefix for t in args.tenants}

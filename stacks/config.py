@@ -93,7 +93,20 @@ def _pattern(regex: str, rule: str):
     return AfterValidator(check)
 
 
+def _image_digest(value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9./_-]*(:[A-Za-z0-9._-]+)?@sha256:[0-9a-f]{64}", value):
+        raise ValueError("must be an image pinned by digest: <registry>/<repository>@sha256:<64 hex digits>")
+    return value
+
+
+def _domain(value: str) -> str:
+    if len(value) > 200 or not re.fullmatch(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", value):
+        raise ValueError("must be a lowercase DNS domain such as erp.example.com")
+    return value
+
+
 Region = Annotated[str, AfterValidator(_region)]
+ImageDigest = Annotated[str, AfterValidator(_image_digest)]
 Cidr = Annotated[str, AfterValidator(lambda v: str(_network(v)))]
 
 
@@ -200,6 +213,11 @@ class StackConfig(_Model):
     entra_admin_group_name: str = Field(default="odoo-platform-admins", min_length=1, max_length=256)
     postgres_version: Literal["16", "17", "18"] = "16"
     backup_immutability_days: int = Field(default=2555, ge=1, le=146000)
+    base_domain: Annotated[str, AfterValidator(_domain)]
+    odoo_image: ImageDigest
+    postgres_client_image: ImageDigest
+    tls_certificate_name: Annotated[str, _pattern(r"[0-9a-zA-Z-]{1,127}", "must be a Key Vault object name (letters, digits, hyphens)")] = "odoo-platform-tls"
+    trusted_proxy_cidrs: list[Cidr] = Field(default_factory=list)
     maintenance: Maintenance = Field(default_factory=Maintenance)
     tags: Tags
     units: list[Unit] = Field(min_length=1)
@@ -234,8 +252,8 @@ class StackConfig(_Model):
             raise _rule("sizing", self.sizing, "production needs medium or large (General Purpose PostgreSQL, no burstable compute)")
         if production and self.dr_location is None:
             raise _rule("drLocation", None, "production stacks need a disaster-recovery region")
-        if not production and not self.admin_cidrs:
-            raise _rule("adminCidrs", [], "a non-production API server and Key Vault admit only these CIDRs; an empty list would leave them open")
+        if not self.admin_cidrs:
+            raise _rule("adminCidrs", [], "the API server (non-production), Key Vault firewall and Odoo's database manager admit only these CIDRs; an empty list would leave them open or unusable")
         if self.dr_location is not None and self.dr_location == self.location:
             raise _rule("drLocation", self.dr_location, "must differ from location")
         allowed = PRODUCTION_ENVIRONMENTS if production else NON_PRODUCTION_ENVIRONMENTS

@@ -5,14 +5,24 @@ from typing import Any
 
 import pulumi
 
+import pulumi_random as random
+from pulumi_azure_native import authorization, managedidentity
+
 from components.aks import AksCluster, AksClusterArgs, MaintenanceWindow
 from components.capacity import postgres_max_connections
+from components.db_bootstrap import NAMESPACE as BOOTSTRAP_NAMESPACE
+from components.db_bootstrap import SERVICE_ACCOUNT as BOOTSTRAP_SERVICE_ACCOUNT
+from components.db_bootstrap import DatabaseBootstrap, DatabaseBootstrapArgs
 from components.landing_zone import LandingZone, LandingZoneArgs, SubnetPlan
 from components.naming import TenantNames
-from components.postgres import PostgresServer, PostgresServerArgs
+from components.odoo_tenant import DataServices, OdooSizing, OdooTenant, OdooTenantArgs, TenantSecrets
+from components.postgres import ADMIN_LOGIN, PASSWORD_SPECIALS, PostgresServer, PostgresServerArgs
 from components.redis import RedisCache, RedisCacheArgs
 from components.storage import ObjectStorage, ObjectStorageArgs
 from components.tier import lock_for
+from components.traefik import NAMESPACE as TRAEFIK_NAMESPACE
+from components.traefik import SERVICE_ACCOUNT as TRAEFIK_SERVICE_ACCOUNT
+from components.traefik import TraefikIngress, TraefikIngressArgs
 
 from .config import StackConfig
 from .sizing import connection_demand
@@ -23,11 +33,16 @@ ODOO_SERVICE_ACCOUNT = "odoo"
 
 @dataclass
 class Platform:
+    cfg: StackConfig
     zone: LandingZone
     aks: AksCluster
     postgres: PostgresServer
     redis: RedisCache
     storage: ObjectStorage
+    traefik: TraefikIngress
+    bootstrap: DatabaseBootstrap
+    bootstrap_identity: managedidentity.UserAssignedIdentity
+    tenant_id: pulumi.Output[str]
 
 
 def landing_zone(cfg: StackConfig) -> LandingZone:
@@ -148,23 +163,110 @@ def object_storage(cfg: StackConfig, zone: LandingZone) -> ObjectStorage:
 
 def platform(cfg: StackConfig) -> Platform:
     zone = landing_zone(cfg)
+    aks = aks_cluster(cfg, zone)
+    postgres = postgres_server(cfg, zone)
+    tenant_id = authorization.get_client_config_output().tenant_id
+    identities_rg = zone.resource_groups["management"].name
+    vault = zone.key_vault.name
+    subnets = cfg.network.subnets
+
+    traefik_identity = aks.workload_identity("traefik", TRAEFIK_NAMESPACE, TRAEFIK_SERVICE_ACCOUNT, identities_rg)
+    zone.grant_secret_read("traefik-tls", cfg.tls_certificate_name, traefik_identity.principal_id)
+    traefik = TraefikIngress(
+        "traefik",
+        TraefikIngressArgs(
+            tier=cfg.tier,
+            provider=aks.provider,
+            identity_client_id=traefik_identity.client_id,
+            tenant_id=tenant_id,
+            key_vault_name=vault,
+            certificate_name=cfg.tls_certificate_name,
+            admin_cidrs=cfg.admin_cidrs,
+            trusted_proxy_cidrs=cfg.trusted_proxy_cidrs,
+            internal_load_balancer=cfg.ingress_internal,
+        ),
+    )
+    bootstrap_identity = aks.workload_identity("db-bootstrap", BOOTSTRAP_NAMESPACE, BOOTSTRAP_SERVICE_ACCOUNT, identities_rg)
+    zone.grant_secret_read("db-bootstrap-admin", postgres.admin_secret_name, bootstrap_identity.principal_id)
+    bootstrap = DatabaseBootstrap(
+        "db-bootstrap",
+        DatabaseBootstrapArgs(
+            provider=aks.provider,
+            image=cfg.postgres_client_image,
+            identity_client_id=bootstrap_identity.client_id,
+            tenant_id=tenant_id,
+            key_vault_name=vault,
+            admin_secret_name=postgres.admin_secret_name,
+            admin_login=ADMIN_LOGIN,
+            postgres_fqdn=postgres.fqdn,
+            postgres_cidr=subnets.postgres,
+        ),
+    )
     return Platform(
+        cfg=cfg,
         zone=zone,
-        aks=aks_cluster(cfg, zone),
-        postgres=postgres_server(cfg, zone),
+        aks=aks,
+        postgres=postgres,
         redis=redis_cache(cfg, zone),
         storage=object_storage(cfg, zone),
+        traefik=traefik,
+        bootstrap=bootstrap,
+        bootstrap_identity=bootstrap_identity,
+        tenant_id=tenant_id,
     )
 
 
 def tenant_environment(shared: Platform, tenant: TenantNames) -> dict[str, Any]:
-    """One tenant environment's own identity, container grant and data-service handles; its stack outputs."""
-    identity = shared.aks.workload_identity(
-        tenant.key, tenant.namespace, ODOO_SERVICE_ACCOUNT, shared.zone.resource_groups["management"].name
-    )
+    """One tenant environment: its identity and grants, database role bootstrap and Odoo workloads; its stack outputs."""
+    cfg, zone = shared.cfg, shared.zone
+    identity = shared.aks.workload_identity(tenant.key, tenant.namespace, ODOO_SERVICE_ACCOUNT, zone.resource_groups["management"].name)
     shared.storage.grant_read_write(f"{tenant.key}-blob", tenant.container, identity.principal_id)
     database = shared.postgres.tenants[tenant.key]
+    admin_secret = f"odoo-{tenant.key}-admin-password"
+    admin_password = random.RandomPassword(admin_secret, length=32, special=True, override_special=PASSWORD_SPECIALS)
+    zone.store_secret(admin_secret, admin_password.result)
+    secrets = TenantSecrets(db_password=database.password_secret_name, redis_key=shared.redis.access_key_secret_name, admin_password=admin_secret)
+    for purpose, secret_name in (("db", secrets.db_password), ("redis", secrets.redis_key), ("admin", secrets.admin_password)):
+        zone.grant_secret_read(f"{tenant.key}-kv-{purpose}", secret_name, identity.principal_id)
+    zone.grant_secret_read(f"{tenant.key}-kv-bootstrap", secrets.db_password, shared.bootstrap_identity.principal_id)
+    job = shared.bootstrap.job(tenant, database.password_secret_name)
+    odoo = cfg.profile.odoo
+    subnets = cfg.network.subnets
+    workloads = OdooTenant(
+        tenant.key,
+        OdooTenantArgs(
+            tier=cfg.tier,
+            provider=shared.aks.provider,
+            names=tenant,
+            base_domain=cfg.base_domain,
+            image=cfg.odoo_image,
+            sizing=OdooSizing(
+                web_min_replicas=odoo.web_min_replicas,
+                web_max_replicas=odoo.web_max_replicas,
+                http_workers=odoo.http_workers,
+                cron_threads=odoo.cron_threads,
+                web_cpu_m=odoo.web_cpu_m,
+                web_memory_mib=odoo.web_memory_mib,
+                cron_cpu_m=odoo.cron_cpu_m,
+                cron_memory_mib=odoo.cron_memory_mib,
+            ),
+            identity_client_id=identity.client_id,
+            data=DataServices(
+                postgres_fqdn=shared.postgres.fqdn,
+                postgres_cidr=subnets.postgres,
+                redis_host=shared.redis.host_name,
+                redis_port=shared.redis.port,
+                private_endpoint_cidr=subnets.private_endpoints,
+                blob_endpoint=shared.storage.blob_endpoint,
+                key_vault_name=zone.key_vault.name,
+                tenant_id=shared.tenant_id,
+            ),
+            secrets=secrets,
+        ),
+        opts=pulumi.ResourceOptions(depends_on=[job, shared.traefik]),
+    )
     return {
+        "url": f"https://{workloads.host}/",
         "namespace": tenant.namespace,
         "identityClientId": identity.client_id,
         "database": database.database,

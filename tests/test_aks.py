@@ -110,7 +110,8 @@ def test_empty_api_allow_list_is_a_config_error_in_non_production(dev_settings):
     with pytest.raises(ConfigError) as e:
         load_config("dev", dev_settings)
     assert e.value.problems == [
-        "odoo-platform:adminCidrs = []: a non-production API server and Key Vault admit only these CIDRs; an empty list would leave them open"
+        "odoo-platform:adminCidrs = []: the API server (non-production), Key Vault firewall and Odoo's database manager admit only these CIDRs; "
+        "an empty list would leave them open or unusable"
     ]
 
 
@@ -182,6 +183,9 @@ def test_federated_credential_trusts_the_clusters_issuer(stack):
     issuer = f"https://westeurope.oic.prod-aks.azure.com/{TENANT_ID}/{stable_uuid('oidc', f'aks-acme-{stack.stack}-weu')}/"
     assert stack.outputs["oidcIssuerUrl"] == issuer
     creds = stack.of_type("azure-native:managedidentity:FederatedIdentityCredential")
+    subjects = {c.inputs["subject"] for c in creds}
+    assert {"system:serviceaccount:traefik:traefik", "system:serviceaccount:odoo-bootstrap:db-bootstrap"} <= subjects
+    creds = [c for c in creds if c.inputs["subject"].startswith("system:serviceaccount:odoo-") and c.inputs["subject"].endswith(":odoo")]
     assert len(creds) == len(stack.outputs["tenantEnvironments"])
     for cred in creds:
         tenant = cred.inputs["resourceName"].removeprefix(f"id-acme-{stack.stack}-weu-")

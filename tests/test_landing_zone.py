@@ -73,7 +73,7 @@ def test_key_vault_private_endpoint_and_dns(stack):
 
 
 def test_deployer_may_write_secrets(stack):
-    [grant] = stack.children(ZONE, "azure-native:authorization:RoleAssignment")
+    [grant] = [r for r in stack.children(ZONE, "azure-native:authorization:RoleAssignment") if r.inputs["principalId"] == DEPLOYER_OBJECT_ID]
     assert grant.inputs["principalId"] == DEPLOYER_OBJECT_ID
     assert grant.inputs["roleDefinitionId"].endswith("/roleDefinitions/b86a8fe4-44ce-4948-aee5-eccb2c155cd7")
     assert grant.inputs["scope"].endswith(f"/vaults/{vault(stack).inputs['vaultName']}")

@@ -1,0 +1,190 @@
+"""DatabaseBootstrap: creates each tenant environment's PostgreSQL role, inside the VNet, idempotently.
+
+Runs in its own platform namespace, not the tenant's: only this namespace's identity may read the
+server admin password, so no tenant namespace ever holds it. One Job per tenant environment makes
+the tenant's login role (no superuser, no CREATEDB, no CREATEROLE), sets its password from Key
+Vault and hands it ownership of its database and nothing else. Re-running is safe.
+"""
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .kube import api
+from .naming import TenantNames
+
+NAMESPACE = "odoo-bootstrap"
+SERVICE_ACCOUNT = "db-bootstrap"
+SECRETS_DIR = "/mnt/secrets"
+
+# psql reads the tenant password from its file itself (backquote expansion), so it never appears in argv.
+BOOTSTRAP_SQL = r"""\set ON_ERROR_STOP on
+\set pw `cat /mnt/secrets/tenant-password`
+SELECT format('CREATE ROLE %I LOGIN', :'role') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \gexec
+SELECT format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT PASSWORD %L', :'role', :'pw') \gexec
+SELECT format('GRANT %I TO %I', :'role', current_user) WHERE NOT pg_has_role(current_user, :'role', 'MEMBER') \gexec
+SELECT format('ALTER DATABASE %I OWNER TO %I', :'db', :'role') \gexec
+SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'db') \gexec
+SELECT format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I', :'db', :'role') \gexec
+\connect :db
+SELECT format('ALTER SCHEMA public OWNER TO %I', :'role') \gexec
+"""
+
+BOOTSTRAP_SH = """#!/bin/sh
+set -eu
+PGPASSWORD="$(cat /mnt/secrets/admin-password)"
+export PGPASSWORD
+exec psql "host=$PGHOST port=5432 dbname=postgres user=$PGADMIN sslmode=require" \\
+  -v role="$TENANT_ROLE" -v db="$TENANT_DATABASE" -f /etc/bootstrap/bootstrap.sql
+"""
+
+
+@dataclass(frozen=True)
+class DatabaseBootstrapArgs:
+    provider: k8s.Provider
+    image: str
+    identity_client_id: pulumi.Input[str]
+    tenant_id: pulumi.Input[str]
+    key_vault_name: pulumi.Input[str]
+    admin_secret_name: str
+    admin_login: str
+    postgres_fqdn: pulumi.Input[str]
+    postgres_cidr: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+class DatabaseBootstrap(pulumi.ComponentResource):
+    def __init__(self, name: str, args: DatabaseBootstrapArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("odoo-platform:odoo:DatabaseBootstrap", name, None, opts)
+        self._args = args
+        self._labels = {"app.kubernetes.io/part-of": "odoo-platform", "app.kubernetes.io/managed-by": "pulumi", **args.labels}
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata=api({
+                "name": NAMESPACE,
+                "labels": {**self._labels, "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"},
+            }),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+        )
+        self._opts = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace])
+        k8s.core.v1.ServiceAccount(
+            f"{name}-sa",
+            metadata=api({**self._meta(SERVICE_ACCOUNT), "annotations": {"azure.workload.identity/client-id": args.identity_client_id}}),
+            automount_service_account_token=False,
+            opts=self._opts,
+        )
+        self.script = k8s.core.v1.ConfigMap(
+            f"{name}-script", metadata=self._meta("db-bootstrap"), data={"bootstrap.sql": BOOTSTRAP_SQL, "bootstrap.sh": BOOTSTRAP_SH}, opts=self._opts
+        )
+        bootstrap_pods = {"matchLabels": {"app.kubernetes.io/name": "db-bootstrap"}}
+        policies: dict[str, Any] = {
+            "default-deny": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+            "allow-dns-and-postgres": {
+                "podSelector": bootstrap_pods,
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                    },
+                    {"to": [{"ipBlock": {"cidr": args.postgres_cidr}}], "ports": [{"protocol": "TCP", "port": 5432}]},
+                ],
+            },
+        }
+        for policy_name, spec in policies.items():
+            k8s.networking.v1.NetworkPolicy(f"{name}-{policy_name}", metadata=self._meta(policy_name), spec=api(spec), opts=self._opts)
+        k8s.core.v1.ResourceQuota(
+            f"{name}-quota",
+            metadata=self._meta("bootstrap-quota"),
+            spec=api({"hard": {"requests.cpu": "2", "requests.memory": "2Gi", "limits.cpu": "4", "limits.memory": "4Gi", "pods": "20"}}),
+            opts=self._opts,
+        )
+        k8s.core.v1.LimitRange(
+            f"{name}-limits",
+            metadata=self._meta("bootstrap-limits"),
+            spec=api({"limits": [{"type": "Container", "defaultRequest": {"cpu": "50m", "memory": "64Mi"}, "default": {"cpu": "200m", "memory": "128Mi"}}]}),
+            opts=self._opts,
+        )
+        self.register_outputs({"namespace": NAMESPACE})
+
+    def _meta(self, object_name: str) -> Any:
+        return {"name": object_name, "namespace": NAMESPACE, "labels": self._labels}
+
+    def job(self, tenant: TenantNames, password_secret_name: str) -> k8s.batch.v1.Job:
+        """The Job that makes `tenant`'s role own `tenant`'s database."""
+        args = self._args
+        provider_class = k8s.apiextensions.CustomResource(
+            f"bootstrap-{tenant.key}-secrets",
+            api_version="secrets-store.csi.x-k8s.io/v1",
+            kind="SecretProviderClass",
+            metadata=self._meta(f"bootstrap-{tenant.key}"),
+            spec=api({
+                "provider": "azure",
+                "parameters": {
+                    "usePodIdentity": "false",
+                    "clientID": args.identity_client_id,
+                    "keyvaultName": args.key_vault_name,
+                    "tenantId": args.tenant_id,
+                    "objects": (
+                        "array:\n"
+                        f"  - |\n    objectName: {args.admin_secret_name}\n    objectType: secret\n    objectAlias: admin-password\n"
+                        f"  - |\n    objectName: {password_secret_name}\n    objectType: secret\n    objectAlias: tenant-password\n"
+                    ),
+                },
+            }),
+            opts=self._opts,
+        )
+        labels = {**self._labels, "app.kubernetes.io/name": "db-bootstrap", "odoo-platform/tenant-environment": tenant.key}
+        return k8s.batch.v1.Job(
+            f"bootstrap-{tenant.key}",
+            metadata=api({**self._meta(f"bootstrap-{tenant.key}"), "labels": labels}),
+            spec=api({
+                "backoffLimit": 6,
+                "template": {
+                    "metadata": {"labels": {**labels, "azure.workload.identity/use": "true"}},
+                    "spec": {
+                        "restartPolicy": "OnFailure",
+                        "serviceAccountName": SERVICE_ACCOUNT,
+                        "automountServiceAccountToken": False,
+                        "nodeSelector": {"workload-class": "jobs"},
+                        "tolerations": [{"key": "workload-class", "operator": "Equal", "value": "jobs", "effect": "NoSchedule"}],
+                        "securityContext": {"runAsNonRoot": True, "runAsUser": 70, "runAsGroup": 70, "seccompProfile": {"type": "RuntimeDefault"}},
+                        "containers": [
+                            {
+                                "name": "psql",
+                                "image": args.image,
+                                "imagePullPolicy": "IfNotPresent",
+                                "command": ["/bin/sh", "/etc/bootstrap/bootstrap.sh"],
+                                "env": [
+                                    {"name": "PGHOST", "value": args.postgres_fqdn},
+                                    {"name": "PGADMIN", "value": args.admin_login},
+                                    {"name": "TENANT_ROLE", "value": tenant.role},
+                                    {"name": "TENANT_DATABASE", "value": tenant.database},
+                                ],
+                                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
+                                "securityContext": {
+                                    "allowPrivilegeEscalation": False,
+                                    "readOnlyRootFilesystem": True,
+                                    "runAsNonRoot": True,
+                                    "runAsUser": 70,
+                                    "capabilities": {"drop": ["ALL"]},
+                                    "seccompProfile": {"type": "RuntimeDefault"},
+                                },
+                                "volumeMounts": [
+                                    {"name": "script", "mountPath": "/etc/bootstrap", "readOnly": True},
+                                    {"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True},
+                                    {"name": "tmp", "mountPath": "/tmp"},
+                                ],
+                            }
+                        ],
+                        "volumes": [
+                            {"name": "script", "configMap": {"name": "db-bootstrap", "defaultMode": 0o555}},
+                            {"name": "secrets", "csi": {"driver": "secrets-store.csi.k8s.io", "readOnly": True, "volumeAttributes": {"secretProviderClass": f"bootstrap-{tenant.key}"}}},
+                            {"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}},
+                        ],
+                    },
+                },
+            }),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace, self.script, provider_class]),
+        )

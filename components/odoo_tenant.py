@@ -1,0 +1,476 @@
+"""OdooTenant: one tenant environment (unit x environment) on the cluster.
+
+Isolation: its own namespace (quota, limits, default-deny network policies), service account and
+workload identity, database and role, Redis key prefix, blob container and host name.
+Secrets (database password, Redis key, Odoo admin password) come from Key Vault through the CSI
+driver as files; an entrypoint turns them into the final odoo.conf in memory, so no ConfigMap,
+environment variable of the pod spec or command line ever holds one.
+"""
+import configparser
+import io
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .kube import api
+from .naming import TenantNames
+from .tier import Tier
+from .traefik import ADMIN_ONLY, DATABASE_MANAGER_PATHS, MIDDLEWARES, NAMESPACE as TRAEFIK_NAMESPACE, middleware_ref
+
+HTTP_PORT, LONGPOLL_PORT = 8069, 8072
+SERVICE_ACCOUNT = "odoo"
+SECRETS_DIR = "/mnt/secrets"
+LABEL_TENANT, LABEL_ENVIRONMENT, LABEL_TIER = "odoo-platform/tenant", "odoo-platform/environment", "odoo-platform/tier"
+ENTRA_ID_HOST = "login.microsoftonline.com"
+ODOO_UID = 101  # the official image's odoo user
+
+# Turns the mounted secrets into the final config and session-store URL, in memory, then runs Odoo.
+ENTRYPOINT = """#!/bin/sh
+set -eu
+umask 077
+cp /etc/odoo/odoo.conf /run/odoo/odoo.conf
+printf 'db_password = %s\\nadmin_passwd = %s\\n' "$(cat {secrets}/db-password)" "$(cat {secrets}/admin-password)" >> /run/odoo/odoo.conf
+ODOO_SESSION_REDIS_URL="rediss://:$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(open(sys.argv[1]).read().strip(), safe=""))' {secrets}/redis-key)@${{ODOO_SESSION_REDIS_HOST}}:${{ODOO_SESSION_REDIS_PORT}}/0"
+export ODOO_SESSION_REDIS_URL
+exec odoo -c /run/odoo/odoo.conf "$@"
+""".format(secrets=SECRETS_DIR)
+
+
+@dataclass(frozen=True)
+class OdooSizing:
+    web_min_replicas: int
+    web_max_replicas: int
+    http_workers: int
+    cron_threads: int
+    web_cpu_m: int
+    web_memory_mib: int
+    cron_cpu_m: int
+    cron_memory_mib: int
+
+
+@dataclass(frozen=True)
+class DataServices:
+    """Where the tenant's data lives, and the private networks that reach it."""
+
+    postgres_fqdn: pulumi.Input[str]
+    postgres_cidr: str
+    redis_host: pulumi.Input[str]
+    redis_port: int
+    private_endpoint_cidr: str
+    blob_endpoint: pulumi.Input[str]
+    key_vault_name: pulumi.Input[str]
+    tenant_id: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class TenantSecrets:
+    """Key Vault secret names this tenant's pods read (and only these)."""
+
+    db_password: str
+    redis_key: str
+    admin_password: str
+
+
+@dataclass(frozen=True)
+class OdooTenantArgs:
+    tier: Tier
+    provider: k8s.Provider
+    names: TenantNames
+    base_domain: str
+    image: str
+    sizing: OdooSizing
+    identity_client_id: pulumi.Input[str]
+    data: DataServices
+    secrets: TenantSecrets
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+def odoo_conf(names: TenantNames, sizing: OdooSizing, db_host: str) -> str:
+    """odoo.conf without secrets: the entrypoint appends db_password and admin_passwd from Key Vault."""
+    config = configparser.ConfigParser(interpolation=None)
+    config["options"] = {
+        "proxy_mode": "True",
+        "list_db": "False",
+        "dbfilter": f"^{names.database}$",
+        "db_name": names.database,
+        "db_host": db_host,
+        "db_port": "5432",
+        "db_user": names.role,
+        "db_sslmode": "require",
+        # Each process needs few connections; the server's max_connections is sized for this.
+        "db_maxconn": "8",
+        "workers": str(sizing.http_workers),
+        "max_cron_threads": "0",
+        "gevent_port": str(LONGPOLL_PORT),
+        "limit_memory_soft": str(int(sizing.web_memory_mib * 1024 * 1024 * 0.8 / max(sizing.http_workers, 1))),
+        "limit_memory_hard": str(int(sizing.web_memory_mib * 1024 * 1024 * 0.95 / max(sizing.http_workers, 1))),
+        "limit_time_cpu": "600",
+        "limit_time_real": "1200",
+        "limit_request": "8192",
+        "data_dir": "/var/lib/odoo",
+        "server_wide_modules": "base,web,session_redis,attachment_azure",
+        "log_handler": ":INFO",
+        "logfile": "",
+    }
+    out = io.StringIO()
+    config.write(out)
+    return out.getvalue()
+
+
+def secret_objects(secrets: TenantSecrets) -> str:
+    """The SecretProviderClass `objects` parameter: Key Vault secret -> file name under /mnt/secrets."""
+    lines = ["array:"]
+    for vault_name, file_name in ((secrets.db_password, "db-password"), (secrets.redis_key, "redis-key"), (secrets.admin_password, "admin-password")):
+        lines += ["  - |", f"    objectName: {vault_name}", "    objectType: secret", f"    objectAlias: {file_name}"]
+    return "\n".join(lines) + "\n"
+
+
+class OdooTenant(pulumi.ComponentResource):
+    namespace: k8s.core.v1.Namespace
+    host: str
+
+    def __init__(self, name: str, args: OdooTenantArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("odoo-platform:odoo:OdooTenant", name, None, opts)
+        names, sizing, data = args.names, args.sizing, args.data
+        production = args.tier.is_production
+        ns = names.namespace
+        self.host = names.host(args.base_domain)
+        labels = {
+            "app.kubernetes.io/part-of": "odoo-platform",
+            "app.kubernetes.io/managed-by": "pulumi",
+            LABEL_TENANT: names.unit,
+            LABEL_ENVIRONMENT: names.environment,
+            LABEL_TIER: args.tier.value,
+            **args.labels,
+        }
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata=api({
+                "name": ns,
+                "labels": {**labels, "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"},
+                # What this environment owns: read by the tenant-isolation policy.
+                "annotations": {"odoo-platform/database": names.database, "odoo-platform/container": names.container, "odoo-platform/host": self.host},
+            }),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+        )
+        opts_ns = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace])
+
+        def meta(object_name: str, component: Optional[str] = None) -> Any:
+            extra = {"app.kubernetes.io/name": "odoo", "app.kubernetes.io/component": component} if component else {}
+            return {"name": object_name, "namespace": ns, "labels": {**labels, **extra}}
+
+        web_pods = sizing.web_max_replicas + 1  # +1 for a rolling update's surge
+        cpu = web_pods * sizing.web_cpu_m + sizing.cron_cpu_m
+        memory = web_pods * sizing.web_memory_mib + sizing.cron_memory_mib
+        k8s.core.v1.ResourceQuota(
+            f"{name}-quota",
+            metadata=meta("tenant-quota"),
+            spec=api({
+                "hard": {
+                    "requests.cpu": f"{cpu}m",
+                    "requests.memory": f"{memory}Mi",
+                    "limits.cpu": f"{cpu * 2}m",
+                    "limits.memory": f"{int(memory * 1.5)}Mi",
+                    "pods": str(web_pods + 3),
+                    "services.loadbalancers": "0",
+                    "services.nodeports": "0",
+                }
+            }),
+            opts=opts_ns,
+        )
+        k8s.core.v1.LimitRange(
+            f"{name}-limits",
+            metadata=meta("tenant-limits"),
+            spec=api({
+                "limits": [
+                    {
+                        "type": "Container",
+                        "defaultRequest": {"cpu": f"{sizing.web_cpu_m}m", "memory": f"{sizing.web_memory_mib}Mi"},
+                        "default": {"cpu": f"{sizing.web_cpu_m * 2}m", "memory": f"{int(sizing.web_memory_mib * 1.5)}Mi"},
+                        "max": {"cpu": f"{max(sizing.web_cpu_m, sizing.cron_cpu_m) * 4}m", "memory": f"{max(sizing.web_memory_mib, sizing.cron_memory_mib) * 2}Mi"},
+                    }
+                ]
+            }),
+            opts=opts_ns,
+        )
+        for policy_name, spec in self._network_policies(data).items():
+            k8s.networking.v1.NetworkPolicy(f"{name}-{policy_name}", metadata=meta(policy_name), spec=api(spec), opts=opts_ns)
+        k8s.apiextensions.CustomResource(
+            f"{name}-allow-entra-id",
+            api_version="cilium.io/v2",
+            kind="CiliumNetworkPolicy",
+            metadata=meta("allow-entra-id"),
+            spec=api({
+                # Workload identity exchanges its token with Entra ID: that one public host, on 443, by name.
+                "endpointSelector": {"matchLabels": {"app.kubernetes.io/name": "odoo"}},
+                "egress": [
+                    {
+                        "toEndpoints": [{"matchLabels": {"k8s:io.kubernetes.pod.namespace": "kube-system", "k8s:k8s-app": "kube-dns"}}],
+                        "toPorts": [{"ports": [{"port": "53", "protocol": "ANY"}], "rules": {"dns": [{"matchPattern": "*"}]}}],
+                    },
+                    {"toFQDNs": [{"matchName": ENTRA_ID_HOST}], "toPorts": [{"ports": [{"port": "443", "protocol": "TCP"}]}]},
+                ],
+            }),
+            opts=opts_ns,
+        )
+
+        k8s.core.v1.ServiceAccount(
+            f"{name}-sa",
+            metadata=api({**meta(SERVICE_ACCOUNT), "annotations": {"azure.workload.identity/client-id": args.identity_client_id}}),
+            automount_service_account_token=False,
+            opts=opts_ns,
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-secrets",
+            api_version="secrets-store.csi.x-k8s.io/v1",
+            kind="SecretProviderClass",
+            metadata=meta("odoo-secrets"),
+            spec=api({
+                "provider": "azure",
+                "parameters": {
+                    "usePodIdentity": "false",
+                    "clientID": args.identity_client_id,
+                    "keyvaultName": data.key_vault_name,
+                    "tenantId": data.tenant_id,
+                    "objects": secret_objects(args.secrets),
+                },
+            }),
+            opts=opts_ns,
+        )
+        config = k8s.core.v1.ConfigMap(
+            f"{name}-config",
+            metadata=meta("odoo-config"),
+            data={
+                "odoo.conf": pulumi.Output.from_input(data.postgres_fqdn).apply(lambda fqdn: odoo_conf(names, sizing, fqdn)),
+                "entrypoint.sh": ENTRYPOINT,
+            },
+            opts=opts_ns,
+        )
+        after_config = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace, config])
+
+        env = [
+            {"name": "RUNNING_ENV", "value": names.environment},
+            {"name": "ODOO_SESSION_REDIS", "value": "1"},
+            {"name": "ODOO_SESSION_REDIS_HOST", "value": data.redis_host},
+            {"name": "ODOO_SESSION_REDIS_PORT", "value": str(data.redis_port)},
+            {"name": "ODOO_SESSION_REDIS_PREFIX", "value": names.redis_prefix},
+            {"name": "ODOO_SESSION_REDIS_EXPIRATION", "value": "604800"},
+            {"name": "AZURE_STORAGE_USE_AAD", "value": "1"},
+            {"name": "AZURE_STORAGE_ACCOUNT_URL", "value": data.blob_endpoint},
+            {"name": "AZURE_STORAGE_NAME", "value": names.container},
+        ]
+        web_spec = self._pod(args, "web", env, sizing.web_cpu_m, sizing.web_memory_mib, [], production)
+        self.web = k8s.apps.v1.Deployment(
+            f"{name}-web",
+            metadata=meta("odoo-web", "web"),
+            spec=api({
+                "replicas": sizing.web_min_replicas,
+                "selector": {"matchLabels": {"app.kubernetes.io/name": "odoo", "app.kubernetes.io/component": "web"}},
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+                "template": {"metadata": {"labels": {**labels, "app.kubernetes.io/name": "odoo", "app.kubernetes.io/component": "web", "azure.workload.identity/use": "true"}}, "spec": web_spec},
+            }),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace, config], ignore_changes=["spec.replicas"]),
+        )
+        cron_args = ["--workers=0", f"--max-cron-threads={sizing.cron_threads}"]
+        k8s.apps.v1.Deployment(
+            f"{name}-cron",
+            metadata=meta("odoo-cron", "cron"),
+            spec=api({
+                "replicas": 1,
+                # Never two cron pods at once: Odoo's cron locks are per database, a second pod only wastes connections.
+                "strategy": {"type": "Recreate"},
+                "selector": {"matchLabels": {"app.kubernetes.io/name": "odoo", "app.kubernetes.io/component": "cron"}},
+                "template": {
+                    "metadata": {"labels": {**labels, "app.kubernetes.io/name": "odoo", "app.kubernetes.io/component": "cron", "azure.workload.identity/use": "true"}},
+                    "spec": self._pod(args, "jobs", env, sizing.cron_cpu_m, sizing.cron_memory_mib, cron_args, production),
+                },
+            }),
+            opts=after_config,
+        )
+        k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            f"{name}-web-hpa",
+            metadata=meta("odoo-web", "web"),
+            spec=api({
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "odoo-web"},
+                "minReplicas": sizing.web_min_replicas,
+                "maxReplicas": sizing.web_max_replicas,
+                "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}],
+            }),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.web]),
+        )
+        if production:
+            k8s.policy.v1.PodDisruptionBudget(
+                f"{name}-web-pdb",
+                metadata=meta("odoo-web", "web"),
+                spec=api({"minAvailable": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": "odoo", "app.kubernetes.io/component": "web"}}}),
+                opts=opts_ns,
+            )
+        for service, port in (("odoo-http", HTTP_PORT), ("odoo-longpolling", LONGPOLL_PORT)):
+            k8s.core.v1.Service(
+                f"{name}-{service}",
+                metadata=meta(service, "web"),
+                spec=api({
+                    "type": "ClusterIP",
+                    "selector": {"app.kubernetes.io/name": "odoo", "app.kubernetes.io/component": "web"},
+                    "ports": [{"name": "http", "port": port, "targetPort": port, "protocol": "TCP"}],
+                }),
+                opts=opts_ns,
+            )
+        k8s.apiextensions.CustomResource(
+            f"{name}-route",
+            api_version="traefik.io/v1alpha1",
+            kind="IngressRoute",
+            metadata=meta("odoo", "web"),
+            spec=ingress_route_spec(self.host),
+            opts=opts_ns,
+        )
+        self.register_outputs({"namespace": ns, "url": f"https://{self.host}/"})
+
+    @staticmethod
+    def _network_policies(data: DataServices) -> dict[str, Any]:
+        web = {"matchLabels": {"app.kubernetes.io/name": "odoo", "app.kubernetes.io/component": "web"}}
+        odoo = {"matchLabels": {"app.kubernetes.io/name": "odoo"}}
+        return {
+            "default-deny": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+            "allow-from-traefik": {
+                "podSelector": web,
+                "policyTypes": ["Ingress"],
+                "ingress": [
+                    {
+                        "from": [
+                            {
+                                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": TRAEFIK_NAMESPACE}},
+                                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "traefik"}},
+                            }
+                        ],
+                        "ports": [{"protocol": "TCP", "port": HTTP_PORT}, {"protocol": "TCP", "port": LONGPOLL_PORT}],
+                    }
+                ],
+            },
+            "allow-dns": {
+                "podSelector": odoo,
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [
+                            {
+                                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                            }
+                        ],
+                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                    }
+                ],
+            },
+            "allow-data-services": {
+                "podSelector": odoo,
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {"to": [{"ipBlock": {"cidr": data.postgres_cidr}}], "ports": [{"protocol": "TCP", "port": 5432}]},
+                    {
+                        # Redis and blob storage through their private endpoints.
+                        "to": [{"ipBlock": {"cidr": data.private_endpoint_cidr}}],
+                        "ports": [{"protocol": "TCP", "port": data.redis_port}, {"protocol": "TCP", "port": 443}],
+                    },
+                ],
+            },
+        }
+
+    @staticmethod
+    def _pod(
+        args: OdooTenantArgs, workload_class: str, env: list, cpu_m: int, memory_mib: int, extra_args: list, production: bool
+    ) -> dict[str, Any]:
+        component = "web" if workload_class == "web" else "cron"
+        probe = {"httpGet": {"path": "/web/health", "port": HTTP_PORT}, "periodSeconds": 10, "timeoutSeconds": 5}
+        spec: dict[str, Any] = {
+            "serviceAccountName": SERVICE_ACCOUNT,
+            "automountServiceAccountToken": False,
+            "nodeSelector": {"workload-class": workload_class},
+            "tolerations": [{"key": "workload-class", "operator": "Equal", "value": workload_class, "effect": "NoSchedule"}],
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": ODOO_UID,
+                "runAsGroup": ODOO_UID,
+                "fsGroup": ODOO_UID,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": "odoo",
+                    "image": args.image,
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": ["/bin/sh", "/etc/odoo/entrypoint.sh"],
+                    "args": extra_args,
+                    "env": env,
+                    "ports": [{"name": "http", "containerPort": HTTP_PORT}, {"name": "longpolling", "containerPort": LONGPOLL_PORT}],
+                    "readinessProbe": {**probe, "initialDelaySeconds": 10},
+                    "livenessProbe": {**probe, "initialDelaySeconds": 60, "failureThreshold": 6},
+                    "resources": {
+                        "requests": {"cpu": f"{cpu_m}m", "memory": f"{memory_mib}Mi"},
+                        "limits": {"cpu": f"{cpu_m * 2}m", "memory": f"{int(memory_mib * 1.25)}Mi"},
+                    },
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
+                        "runAsNonRoot": True,
+                        "runAsUser": ODOO_UID,
+                        "capabilities": {"drop": ["ALL"]},
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "volumeMounts": [
+                        {"name": "config", "mountPath": "/etc/odoo", "readOnly": True},
+                        {"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True},
+                        {"name": "run", "mountPath": "/run/odoo"},
+                        {"name": "data", "mountPath": "/var/lib/odoo"},
+                        {"name": "tmp", "mountPath": "/tmp"},
+                    ],
+                }
+            ],
+            "volumes": [
+                {"name": "config", "configMap": {"name": "odoo-config", "defaultMode": 0o555}},
+                {"name": "secrets", "csi": {"driver": "secrets-store.csi.k8s.io", "readOnly": True, "volumeAttributes": {"secretProviderClass": "odoo-secrets"}}},
+                # The rendered config holds secrets: keep it in memory only.
+                {"name": "run", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
+                {"name": "data", "emptyDir": {"sizeLimit": "2Gi"}},
+                {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+            ],
+        }
+        if production:
+            spec["topologySpreadConstraints"] = [
+                {
+                    "maxSkew": 1,
+                    "topologyKey": "topology.kubernetes.io/zone",
+                    "whenUnsatisfiable": "DoNotSchedule",
+                    "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "odoo", "app.kubernetes.io/component": component}},
+                }
+            ]
+        return spec
+
+
+def ingress_route_spec(host: str) -> dict[str, Any]:
+    """Odoo behind Traefik: database management for admins only, /websocket to the gevent port, the rest to HTTP."""
+    shared = [middleware_ref(m) for m in MIDDLEWARES]
+    manager = " || ".join(f"PathPrefix(`{p}`)" for p in DATABASE_MANAGER_PATHS)
+    return {
+        "entryPoints": ["websecure"],
+        "routes": [
+            {
+                "kind": "Rule",
+                "match": f"Host(`{host}`) && ({manager})",
+                "priority": 100,
+                "middlewares": [middleware_ref(ADMIN_ONLY), *shared],
+                "services": [{"name": "odoo-http", "port": HTTP_PORT}],
+            },
+            {
+                "kind": "Rule",
+                "match": f"Host(`{host}`) && PathPrefix(`/websocket`)",
+                "priority": 50,
+                "middlewares": shared,
+                "services": [{"name": "odoo-longpolling", "port": LONGPOLL_PORT}],
+            },
+            {"kind": "Rule", "match": f"Host(`{host}`)", "priority": 10, "middlewares": shared, "services": [{"name": "odoo-http", "port": HTTP_PORT}]},
+        ],
+        "tls": {"options": {"name": "default", "namespace": TRAEFIK_NAMESPACE}},
+    }

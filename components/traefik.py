@@ -1,0 +1,236 @@
+"""TraefikIngress: the pinned Traefik chart, TLS from Key Vault, and the middlewares every Odoo route shares.
+
+Certificates come from Key Vault through the Secrets Store CSI driver: an operator imports (or Key
+Vault issues) one certificate covering `*.<unit>.<baseDomain>` for every unit; the driver syncs it
+into the `platform-tls` secret that Traefik serves as its default certificate, and rotates it.
+This works for internal load balancers too, where an ACME HTTP-01 challenge could not reach us.
+"""
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .kube import api
+from .tier import Tier
+
+CHART = "traefik"
+CHART_VERSION = "41.3.0"  # Traefik v3.7
+CHART_REPO = "https://traefik.github.io/charts"
+NAMESPACE = "traefik"
+SERVICE_ACCOUNT = "traefik"
+TLS_SECRET = "platform-tls"
+WEB_PORT, WEBSECURE_PORT = 8000, 8443
+# Construction drawings and scans: large uploads over slow site links.
+MAX_REQUEST_BODY_BYTES = 512 * 1024 * 1024
+UPLOAD_TIMEOUT = "900s"
+# Odoo paths that manage whole databases: closed to everyone outside the admin CIDRs.
+DATABASE_MANAGER_PATHS = ("/web/database", "/website/info", "/xmlrpc/2/db", "/jsonrpc/db")
+MIDDLEWARES = ("security-headers", "rate-limit", "compress", "body-limit")
+ADMIN_ONLY = "admin-only"
+
+
+@dataclass(frozen=True)
+class TraefikIngressArgs:
+    tier: Tier
+    provider: k8s.Provider
+    # Workload identity client id the CSI driver uses to read the certificate.
+    identity_client_id: pulumi.Input[str]
+    tenant_id: pulumi.Input[str]
+    key_vault_name: pulumi.Input[str]
+    certificate_name: str
+    admin_cidrs: Sequence[str]
+    # Only these sources may set X-Forwarded-* headers (an L7 proxy inside the VNet, e.g. Application Gateway).
+    trusted_proxy_cidrs: Sequence[str]
+    internal_load_balancer: bool = False
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+def middleware_ref(name: str) -> dict[str, str]:
+    """How an IngressRoute in another namespace refers to a shared middleware."""
+    return {"name": name, "namespace": NAMESPACE}
+
+
+def helm_values(args: TraefikIngressArgs, identity_client_id: Any = None) -> dict[str, Any]:
+    """The chart values; validated in tests against the chart's own values.schema.json."""
+    production = args.tier.is_production
+    zone_spread = {
+        "maxSkew": 1,
+        "topologyKey": "topology.kubernetes.io/zone",
+        "whenUnsatisfiable": "DoNotSchedule" if production else "ScheduleAnyway",
+        "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "traefik"}},
+    }
+    load_balancer_annotations = {
+        "service.beta.kubernetes.io/azure-load-balancer-health-probe-request-path": "/ping",
+        **({"service.beta.kubernetes.io/azure-load-balancer-internal": "true"} if args.internal_load_balancer else {}),
+    }
+    forwarded = {"trustedIPs": list(args.trusted_proxy_cidrs), "insecure": False}
+    timeouts = {"respondingTimeouts": {"readTimeout": UPLOAD_TIMEOUT, "writeTimeout": UPLOAD_TIMEOUT, "idleTimeout": "180s"}}
+    return {
+        "deployment": {
+            "replicas": 2 if production else 1,
+            # /ping answers on the web entry point, where the Azure load balancer probes.
+            "healthchecksPort": WEB_PORT,
+            "podLabels": {"azure.workload.identity/use": "true"},
+            "additionalVolumes": [
+                {
+                    "name": "tls-certificates",
+                    "csi": {
+                        "driver": "secrets-store.csi.k8s.io",
+                        "readOnly": True,
+                        "volumeAttributes": {"secretProviderClass": "platform-tls"},
+                    },
+                }
+            ],
+        },
+        "additionalVolumeMounts": [{"name": "tls-certificates", "mountPath": "/mnt/tls", "readOnly": True}],
+        "additionalArguments": ["--ping.entryPoint=web"],
+        "serviceAccount": {"name": SERVICE_ACCOUNT},
+        "serviceAccountAnnotations": {"azure.workload.identity/client-id": identity_client_id or "placeholder"},
+        "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1} if production else {"enabled": False},
+        "topologySpreadConstraints": [zone_spread],
+        # On the always-present system pool: ingress is a platform add-on, and user pools may scale to zero.
+        "nodeSelector": {"workload-class": "system"},
+        "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"}],
+        "resources": {"requests": {"cpu": "200m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+        "providers": {
+            # Tenant IngressRoutes use the shared middlewares and TLS option from this namespace.
+            "kubernetesCRD": {"enabled": True, "allowCrossNamespace": True},
+            "kubernetesIngress": {"enabled": False},
+        },
+        "ingressClass": {"enabled": False},
+        "ports": {
+            "web": {
+                "http": {"redirections": {"entryPoint": {"to": "websecure", "scheme": "https", "permanent": True}}},
+                "forwardedHeaders": forwarded,
+            },
+            "websecure": {"forwardedHeaders": forwarded, "transport": timeouts, "http": {"tls": {"enabled": True}}},
+        },
+        "log": {"format": "json", "level": "INFO"},
+        "accessLog": {"enabled": True, "format": "json"},
+        "metrics": {"prometheus": {"entryPoint": "metrics"}},
+        "service": {"annotations": load_balancer_annotations, "spec": {"externalTrafficPolicy": "Local"}},
+        "tlsStore": {"default": {"defaultCertificate": {"secretName": TLS_SECRET}}},
+    }
+
+
+def tls_option() -> dict[str, Any]:
+    """The default TLSOption: TLS 1.2+, strict SNI (no certificate for unknown hosts)."""
+    return {
+        "apiVersion": "traefik.io/v1alpha1",
+        "kind": "TLSOption",
+        "metadata": {"name": "default", "namespace": NAMESPACE},
+        "spec": {
+            "minVersion": "VersionTLS12",
+            "sniStrict": True,
+            "cipherSuites": [
+                "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+                "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+                "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+                "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305",
+                "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
+            ],
+        },
+    }
+
+
+def middlewares(admin_cidrs: Sequence[str]) -> list[dict[str, Any]]:
+    """The middlewares shared by every Odoo route, as Traefik CRD objects."""
+
+    def middleware(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        return {"apiVersion": "traefik.io/v1alpha1", "kind": "Middleware", "metadata": {"name": name, "namespace": NAMESPACE}, "spec": spec}
+
+    return [
+        middleware(
+            "security-headers",
+            {
+                "headers": {
+                    "stsSeconds": 31536000,
+                    "stsIncludeSubdomains": True,
+                    "stsPreload": True,
+                    # Odoo frames its own pages (website editor, PDF previews): same origin only.
+                    "customFrameOptionsValue": "SAMEORIGIN",
+                    "contentTypeNosniff": True,
+                    "referrerPolicy": "strict-origin-when-cross-origin",
+                    "browserXssFilter": True,
+                }
+            },
+        ),
+        middleware("rate-limit", {"rateLimit": {"average": 100, "period": "1s", "burst": 200}}),
+        middleware("compress", {"compress": {"minResponseBodyBytes": 1024}}),
+        middleware("body-limit", {"buffering": {"maxRequestBodyBytes": MAX_REQUEST_BODY_BYTES, "memRequestBodyBytes": 2 * 1024 * 1024}}),
+        middleware(ADMIN_ONLY, {"ipAllowList": {"sourceRange": list(admin_cidrs)}}),
+    ]
+
+
+class TraefikIngress(pulumi.ComponentResource):
+    namespace: k8s.core.v1.Namespace
+    release: k8s.helm.v3.Release
+
+    def __init__(self, name: str, args: TraefikIngressArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("odoo-platform:traefik:TraefikIngress", name, None, opts)
+        if not args.admin_cidrs:
+            raise ValueError("admin_cidrs must name who may reach Odoo's database manager")
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        labels = {"app.kubernetes.io/managed-by": "pulumi", **args.labels}
+        self.namespace = k8s.core.v1.Namespace(
+            "traefik-ns",
+            metadata=api({
+                "name": NAMESPACE,
+                "labels": {**labels, "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"},
+            }),
+            opts=k8s_opts,
+        )
+        after_namespace = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace])
+        secret_provider = k8s.apiextensions.CustomResource(
+            "traefik-tls-provider",
+            api_version="secrets-store.csi.x-k8s.io/v1",
+            kind="SecretProviderClass",
+            metadata=api({"name": "platform-tls", "namespace": NAMESPACE, "labels": labels}),
+            spec=api({
+                "provider": "azure",
+                "parameters": {
+                    "usePodIdentity": "false",
+                    "clientID": args.identity_client_id,
+                    "keyvaultName": args.key_vault_name,
+                    "tenantId": args.tenant_id,
+                    # A certificate read as a secret gives the key and the chain, which a TLS secret needs.
+                    "objects": f"array:\n  - |\n    objectName: {args.certificate_name}\n    objectType: secret\n",
+                },
+                "secretObjects": [
+                    {
+                        "secretName": TLS_SECRET,
+                        "type": "kubernetes.io/tls",
+                        "data": [
+                            {"objectName": args.certificate_name, "key": "tls.key"},
+                            {"objectName": args.certificate_name, "key": "tls.crt"},
+                        ],
+                    }
+                ],
+            }),
+            opts=after_namespace,
+        )
+        self.release = k8s.helm.v3.Release(
+            "traefik",
+            name="traefik",
+            chart=CHART,
+            version=CHART_VERSION,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
+            namespace=NAMESPACE,
+            values=pulumi.Output.from_input(args.identity_client_id).apply(lambda client_id: helm_values(args, client_id)),
+            atomic=True,
+            cleanup_on_fail=True,
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace, secret_provider]),
+        )
+        after_release = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.release])
+        for obj in [tls_option(), *middlewares(args.admin_cidrs)]:
+            k8s.apiextensions.CustomResource(
+                f"traefik-{obj['kind'].lower()}-{obj['metadata']['name']}",
+                api_version=obj["apiVersion"],
+                kind=obj["kind"],
+                metadata=api({**obj["metadata"], "labels": labels}),
+                spec=obj["spec"],
+                opts=after_release,
+            )
+        self.register_outputs({"namespace": NAMESPACE, "chartVersion": CHART_VERSION})
