@@ -10,13 +10,19 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
+# Checkov's pins conflict with pulumi's: it gets a virtualenv of its own.
+.venv-checkov/.installed: requirements-checkov.txt
+	test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
 ## The main job: offline preview of both stacks, plan files in build/.
 preview: $(VENV)/.installed
 	$(PY) -m tools.preview dev --json build/plan-dev.json
 	$(PY) -m tools.preview prod --json build/plan-prod.json
 
 ## The whole test suite. pytest's exit 5 (no tests collected) counts as a failure.
-test: $(VENV)/.installed
+test: $(VENV)/.installed .venv-checkov/.installed
 	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "error: no tests ran"; exit 1; fi; exit $$rc
 
 ## Preview wall time and resource count per stack, beside the bare-registration floor.

@@ -17,12 +17,14 @@ from .naming import TenantNames
 NAMESPACE = "odoo-bootstrap"
 SERVICE_ACCOUNT = "db-bootstrap"
 SECRETS_DIR = "/mnt/secrets"
+PSQL_UID = 10070  # a high UID, clear of host users
 
 # psql reads the tenant password from its file itself (backquote expansion), so it never appears in argv.
+# No NOSUPERUSER: the Azure server admin is no superuser, cannot name that attribute, and cannot grant it either.
 BOOTSTRAP_SQL = r"""\set ON_ERROR_STOP on
-\set pw `cat /mnt/secrets/tenant-password`
+\set pw `cat "$TENANT_PASSWORD_FILE"`
 SELECT format('CREATE ROLE %I LOGIN', :'role') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \gexec
-SELECT format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT PASSWORD %L', :'role', :'pw') \gexec
+SELECT format('ALTER ROLE %I WITH LOGIN NOCREATEDB NOCREATEROLE INHERIT PASSWORD %L', :'role', :'pw') \gexec
 SELECT format('GRANT %I TO %I', :'role', current_user) WHERE NOT pg_has_role(current_user, :'role', 'MEMBER') \gexec
 SELECT format('ALTER DATABASE %I OWNER TO %I', :'db', :'role') \gexec
 SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'db') \gexec
@@ -33,10 +35,10 @@ SELECT format('ALTER SCHEMA public OWNER TO %I', :'role') \gexec
 
 BOOTSTRAP_SH = """#!/bin/sh
 set -eu
-PGPASSWORD="$(cat /mnt/secrets/admin-password)"
+PGPASSWORD="$(cat "${ADMIN_PASSWORD_FILE:-/mnt/secrets/admin-password}")"
 export PGPASSWORD
 exec psql "host=$PGHOST port=5432 dbname=postgres user=$PGADMIN sslmode=require" \\
-  -v role="$TENANT_ROLE" -v db="$TENANT_DATABASE" -f /etc/bootstrap/bootstrap.sql
+  -v role="$TENANT_ROLE" -v db="$TENANT_DATABASE" -f "${BOOTSTRAP_SQL:-/etc/bootstrap/bootstrap.sql}"
 """
 
 
@@ -149,7 +151,7 @@ class DatabaseBootstrap(pulumi.ComponentResource):
                         "automountServiceAccountToken": False,
                         "nodeSelector": {"workload-class": "jobs"},
                         "tolerations": [{"key": "workload-class", "operator": "Equal", "value": "jobs", "effect": "NoSchedule"}],
-                        "securityContext": {"runAsNonRoot": True, "runAsUser": 70, "runAsGroup": 70, "seccompProfile": {"type": "RuntimeDefault"}},
+                        "securityContext": {"runAsNonRoot": True, "runAsUser": PSQL_UID, "runAsGroup": PSQL_UID, "seccompProfile": {"type": "RuntimeDefault"}},
                         "containers": [
                             {
                                 "name": "psql",
@@ -157,17 +159,19 @@ class DatabaseBootstrap(pulumi.ComponentResource):
                                 "imagePullPolicy": "IfNotPresent",
                                 "command": ["/bin/sh", "/etc/bootstrap/bootstrap.sh"],
                                 "env": [
+                                    {"name": "HOME", "value": "/tmp"},
                                     {"name": "PGHOST", "value": args.postgres_fqdn},
                                     {"name": "PGADMIN", "value": args.admin_login},
                                     {"name": "TENANT_ROLE", "value": tenant.role},
                                     {"name": "TENANT_DATABASE", "value": tenant.database},
+                                    {"name": "TENANT_PASSWORD_FILE", "value": f"{SECRETS_DIR}/tenant-password"},
                                 ],
                                 "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
                                 "securityContext": {
                                     "allowPrivilegeEscalation": False,
                                     "readOnlyRootFilesystem": True,
                                     "runAsNonRoot": True,
-                                    "runAsUser": 70,
+                                    "runAsUser": PSQL_UID,
                                     "capabilities": {"drop": ["ALL"]},
                                     "seccompProfile": {"type": "RuntimeDefault"},
                                 },

@@ -24,7 +24,7 @@ SERVICE_ACCOUNT = "odoo"
 SECRETS_DIR = "/mnt/secrets"
 LABEL_TENANT, LABEL_ENVIRONMENT, LABEL_TIER = "odoo-platform/tenant", "odoo-platform/environment", "odoo-platform/tier"
 ENTRA_ID_HOST = "login.microsoftonline.com"
-ODOO_UID = 101  # the official image's odoo user
+ODOO_UID = 10101  # a high UID, clear of host users (the image only needs its files world-readable)
 
 # Turns the mounted secrets into the final config and session-store URL, in memory, then runs Odoo.
 ENTRYPOINT = """#!/bin/sh

@@ -1,0 +1,236 @@
+"""OdooTenant on the real stacks: namespace guardrails, network isolation, identity, workloads, config, routes."""
+import configparser
+import itertools
+
+import pytest
+
+from tools.mocks import stable_uuid
+
+K = "kubernetes:"
+
+
+def in_namespace(rec, kind: str, namespace: str):
+    return [r for r in rec.of_type(K + kind) if r.inputs.get("metadata", {}).get("namespace") == namespace]
+
+
+def tenants(rec):
+    return rec.outputs["tenantEnvironments"]
+
+
+def namespaces(rec):
+    return [t["namespace"] for t in tenants(rec).values()]
+
+
+def one(rec, kind, namespace, name=None):
+    found = [r.inputs for r in in_namespace(rec, kind, namespace) if name is None or r.inputs["metadata"]["name"] == name]
+    assert len(found) == 1, (kind, namespace, name, len(found))
+    return found[0]
+
+
+def test_namespace_labels_and_ownership(stack):
+    for key, out in tenants(stack).items():
+        unit, env = key.split("-")
+        ns = [r.inputs["metadata"] for r in stack.of_type(K + "core/v1:Namespace") if r.inputs["metadata"]["name"] == out["namespace"]][0]
+        assert ns["labels"]["odoo-platform/tenant"] == unit and ns["labels"]["odoo-platform/environment"] == env
+        assert ns["labels"]["odoo-platform/tier"] == ("production" if stack.stack == "prod" else "non-production")
+        assert ns["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+        assert ns["annotations"]["odoo-platform/database"] == out["database"]
+
+
+def test_quota_and_limit_range_from_sizing(dev):
+    quota = one(dev, "core/v1:ResourceQuota", "odoo-gc-dev")["spec"]["hard"]
+    # small profile: (2 web + 1 surge) x 500m + 500m cron.
+    assert quota["requests.cpu"] == "2000m" and quota["requests.memory"] == "4096Mi"
+    assert quota["services.loadbalancers"] == "0"
+    limits = one(dev, "core/v1:LimitRange", "odoo-gc-dev")["spec"]["limits"][0]
+    assert limits["type"] == "Container" and limits["defaultRequest"] == {"cpu": "500m", "memory": "1024Mi"}
+
+
+def policies(rec, namespace):
+    return {p["metadata"]["name"]: p["spec"] for p in (r.inputs for r in in_namespace(rec, "networking.k8s.io/v1:NetworkPolicy", namespace))}
+
+
+def test_default_deny_both_directions(stack):
+    for ns in namespaces(stack):
+        assert policies(stack, ns)["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+
+def test_ingress_only_from_traefik_to_odoo_ports(stack):
+    for ns in namespaces(stack):
+        ingress_rules = [rule for spec in policies(stack, ns).values() for rule in spec.get("ingress", [])]
+        assert len(ingress_rules) == 1
+        [peer] = ingress_rules[0]["from"]
+        assert peer["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "traefik"}}
+        assert peer["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "traefik"}}
+        assert sorted(p["port"] for p in ingress_rules[0]["ports"]) == [8069, 8072]
+
+
+def test_egress_only_to_dns_and_own_data_services(stack, dev_settings, prod_settings):
+    subnets = (dev_settings if stack.stack == "dev" else prod_settings)["network"]["subnets"]
+    for ns in namespaces(stack):
+        egress = [rule for spec in policies(stack, ns).values() for rule in spec.get("egress", [])]
+        destinations = set()
+        for rule in egress:
+            for peer in rule["to"]:
+                target = peer.get("ipBlock", {}).get("cidr") or peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                destinations.update((target, p["port"]) for p in rule["ports"])
+        assert destinations == {
+            ("kube-system", 53),
+            (subnets["postgres"], 5432),
+            (subnets["privateEndpoints"], 10000),
+            (subnets["privateEndpoints"], 443),
+        }
+
+
+def test_no_tenant_policy_admits_another_tenant(dev):
+    for ns in namespaces(dev):
+        for spec in policies(dev, ns).values():
+            for rule in spec.get("ingress", []) + spec.get("egress", []):
+                for peer in rule.get("from", []) + rule.get("to", []):
+                    name = peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+                    assert name in (None, "traefik", "kube-system")
+                    assert peer.get("namespaceSelector") != {}, "an empty namespaceSelector admits every namespace"
+
+
+def test_public_egress_only_to_entra_id_by_name(stack):
+    for ns in namespaces(stack):
+        cilium = one(stack, "cilium.io/v2:CiliumNetworkPolicy", ns)["spec"]
+        fqdns = [rule for rule in cilium["egress"] if "toFQDNs" in rule]
+        assert fqdns == [{"toFQDNs": [{"matchName": "login.microsoftonline.com"}], "toPorts": [{"ports": [{"port": "443", "protocol": "TCP"}]}]}]
+
+
+def test_service_account_bound_to_the_tenant_identity(stack):
+    for key, out in tenants(stack).items():
+        sa = one(stack, "core/v1:ServiceAccount", out["namespace"], "odoo")
+        assert sa["metadata"]["annotations"]["azure.workload.identity/client-id"] == out["identityClientId"]
+        assert out["identityClientId"] == stable_uuid("client", f"id-acme-{stack.stack}-weu-{key}")
+        assert sa["automountServiceAccountToken"] is False
+
+
+def deployment(rec, ns, component):
+    return one(rec, "apps/v1:Deployment", ns, f"odoo-{component}")
+
+
+def test_web_and_cron_on_their_pools(stack):
+    for ns in namespaces(stack):
+        web, cron = (deployment(stack, ns, c)["spec"]["template"]["spec"] for c in ("web", "cron"))
+        assert web["nodeSelector"] == {"workload-class": "web"} and cron["nodeSelector"] == {"workload-class": "jobs"}
+        assert web["tolerations"][0]["value"] == "web" and cron["tolerations"][0]["value"] == "jobs"
+        assert deployment(stack, ns, "cron")["spec"]["replicas"] == 1
+        assert cron["containers"][0]["args"][0] == "--workers=0" and cron["containers"][0]["args"][1].startswith("--max-cron-threads=")
+
+
+def test_restricted_pod_security_and_pinned_image(stack):
+    for ns in namespaces(stack):
+        for component in ("web", "cron"):
+            pod = deployment(stack, ns, component)["spec"]["template"]["spec"]
+            [container] = pod["containers"]
+            assert "@sha256:" in container["image"]
+            sc = container["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False and sc["runAsNonRoot"] is True and sc["capabilities"] == {"drop": ["ALL"]}
+            assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+            assert set(container["resources"]) == {"requests", "limits"}
+            assert container["readinessProbe"]["httpGet"] == {"path": "/web/health", "port": 8069}
+            assert container["livenessProbe"]["httpGet"] == {"path": "/web/health", "port": 8069}
+
+
+def test_zone_spread_hpa_and_pdb_by_tier(dev, prod):
+    [prod_ns] = namespaces(prod)
+    assert deployment(prod, prod_ns, "web")["spec"]["template"]["spec"]["topologySpreadConstraints"][0]["topologyKey"] == "topology.kubernetes.io/zone"
+    assert one(prod, "policy/v1:PodDisruptionBudget", prod_ns)["spec"]["minAvailable"] == 1
+    hpa = one(prod, "autoscaling/v2:HorizontalPodAutoscaler", prod_ns)["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"], hpa["scaleTargetRef"]["name"]) == (3, 8, "odoo-web")
+    assert "topologySpreadConstraints" not in deployment(dev, "odoo-gc-dev", "web")["spec"]["template"]["spec"]
+    assert in_namespace(dev, "policy/v1:PodDisruptionBudget", "odoo-gc-dev") == []
+
+
+def env_of(rec, ns):
+    return {e["name"]: e["value"] for e in deployment(rec, ns, "web")["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def test_sessions_in_redis_and_attachments_in_own_container(stack):
+    for key, out in tenants(stack).items():
+        env = env_of(stack, out["namespace"])
+        assert env["ODOO_SESSION_REDIS"] == "1" and env["ODOO_SESSION_REDIS_PREFIX"] == out["redisKeyPrefix"] == f"{key}:"
+        assert env["ODOO_SESSION_REDIS_HOST"] == f"redis-acme-{stack.stack}-weu.westeurope.redis.azure.net" and env["ODOO_SESSION_REDIS_PORT"] == "10000"
+        assert env["AZURE_STORAGE_USE_AAD"] == "1" and env["AZURE_STORAGE_NAME"] == out["container"]
+        assert env["AZURE_STORAGE_ACCOUNT_URL"] == f"https://stacme{stack.stack}weu.blob.core.windows.net/"
+        assert not any("password" in name.lower() or "key" in name.lower() for name in env)
+
+
+def odoo_conf(rec, ns):
+    config = configparser.ConfigParser(interpolation=None)
+    config.read_string(one(rec, "core/v1:ConfigMap", ns, "odoo-config")["data"]["odoo.conf"])
+    return config["options"]
+
+
+def test_odoo_conf(stack):
+    for key, out in tenants(stack).items():
+        conf = odoo_conf(stack, out["namespace"])
+        assert conf["proxy_mode"] == "True" and conf["list_db"] == "False"
+        assert conf["dbfilter"] == f"^{out['database']}$" and conf["db_name"] == out["database"] and conf["db_user"] == out["databaseRole"]
+        assert conf["db_host"] == f"psql-acme-{stack.stack}-weu.postgres.database.azure.com" and conf["db_sslmode"] == "require"
+        assert conf["max_cron_threads"] == "0" and int(conf["workers"]) >= 2
+        assert int(conf["limit_memory_soft"]) < int(conf["limit_memory_hard"])
+
+
+def test_odoo_conf_holds_no_secret(stack):
+    for ns in namespaces(stack):
+        conf = odoo_conf(stack, ns)
+        assert not {"db_password", "admin_passwd"} & set(conf)
+        config_map = one(stack, "core/v1:ConfigMap", ns, "odoo-config")["data"]
+        assert "mock-" not in str(config_map)
+
+
+def test_secrets_come_from_key_vault_files(stack):
+    for key, out in tenants(stack).items():
+        spc = one(stack, "secrets-store.csi.x-k8s.io/v1:SecretProviderClass", out["namespace"])["spec"]["parameters"]
+        assert spc["clientID"] == out["identityClientId"] and spc["usePodIdentity"] == "false"
+        for secret, alias in ((out["databasePasswordSecret"], "db-password"), ("redis-access-key", "redis-key"), (f"odoo-{key}-admin-password", "admin-password")):
+            assert f"objectName: {secret}\n" in spc["objects"] and f"objectAlias: {alias}\n" in spc["objects"]
+        grants = [r for r in stack.of_type("azure-native:authorization:RoleAssignment") if r.name.startswith(f"{key}-kv-") and not r.name.endswith("bootstrap-role")]
+        assert sorted(g.inputs["scope"].rsplit("/secrets/", 1)[1] for g in grants) == sorted(
+            [out["databasePasswordSecret"], "redis-access-key", f"odoo-{key}-admin-password"]
+        )
+
+
+def test_services_and_route(stack):
+    for key, out in tenants(stack).items():
+        ns = out["namespace"]
+        ports = {s["metadata"]["name"]: s["spec"]["ports"][0]["port"] for s in (r.inputs for r in in_namespace(stack, "core/v1:Service", ns))}
+        assert ports == {"odoo-http": 8069, "odoo-longpolling": 8072}
+        route = one(stack, "traefik.io/v1alpha1:IngressRoute", ns)["spec"]
+        unit, env = key.split("-")
+        host = f"{env}.{unit}.erp.acme-construction.example"
+        assert out["url"] == f"https://{host}/"
+        by_match = {r["match"]: r for r in route["routes"]}
+        assert by_match[f"Host(`{host}`) && PathPrefix(`/websocket`)"]["services"] == [{"name": "odoo-longpolling", "port": 8072}]
+        assert by_match[f"Host(`{host}`)"]["services"] == [{"name": "odoo-http", "port": 8069}]
+        [manager] = [r for m, r in by_match.items() if "/web/database" in m]
+        assert manager["middlewares"][0] == {"name": "admin-only", "namespace": "traefik"} and manager["priority"] > by_match[f"Host(`{host}`)"]["priority"]
+        assert all({"name": "security-headers", "namespace": "traefik"} in r["middlewares"] for r in route["routes"])
+        assert route["tls"] == {"options": {"name": "default", "namespace": "traefik"}}
+
+
+def test_two_tenants_never_share_a_host(dev):
+    hosts = [t["url"] for t in tenants(dev).values()]
+    assert len(hosts) == len(set(hosts)) == 7
+
+
+def test_bootstrap_job_per_tenant_environment(stack):
+    jobs = {j.inputs["metadata"]["name"]: j.inputs for j in in_namespace(stack, "batch/v1:Job", "odoo-bootstrap")}
+    assert sorted(jobs) == sorted(f"bootstrap-{k}" for k in tenants(stack))
+    for key, out in tenants(stack).items():
+        env = {e["name"]: e["value"] for e in jobs[f"bootstrap-{key}"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["TENANT_ROLE"] == out["databaseRole"] and env["TENANT_DATABASE"] == out["database"]
+        assert env["PGADMIN"] == "odooplatformadmin" and env["PGHOST"].endswith(".postgres.database.azure.com")
+    # No tenant namespace can read the server admin password: only the bootstrap identity is granted it.
+    admin_grants = [r for r in stack.of_type("azure-native:authorization:RoleAssignment") if r.inputs["scope"].endswith("/secrets/pg-admin-password")]
+    assert [g.inputs["principalId"] for g in admin_grants] == [stable_uuid("principal", f"id-acme-{stack.stack}-weu-db-bootstrap")]
+
+
+@pytest.mark.parametrize("field", ["database", "container", "namespace", "identityClientId", "redisKeyPrefix", "url", "databaseRole"])
+def test_every_pair_of_tenant_environments_is_isolated(dev, field):
+    values = [t[field] for t in tenants(dev).values()]
+    for a, b in itertools.combinations(values, 2):
+        assert a != b
