@@ -99,6 +99,7 @@ POSTGRES_MAX_CONNECTIONS: dict[str, int] = {
     "Standard_D2ds_v5": 859,
     "Standard_D4ds_v5": 1718,
     "Standard_D8ds_v5": 3437,
+    "Standard_D16ds_v5": 5000,
     "Standard_E4ds_v5": 3437,
 }
 POSTGRES_RESERVED_CONNECTIONS = 15

@@ -30,7 +30,11 @@ def tag_everything(governance: Mapping[str, str]) -> None:
         if not args.type_.startswith("azure-native:") or "tags" not in args.props:
             return None
         props = dict(args.props)
-        props["tags"] = pulumi.Output.from_input(props.get("tags")).apply(lambda own: merge_tags(governance, own))
+        own = props.get("tags")
+        if own is None or isinstance(own, dict) and not any(isinstance(v, pulumi.Output) for v in own.values()):
+            props["tags"] = merge_tags(governance, own)
+        else:
+            props["tags"] = pulumi.Output.from_input(own).apply(lambda known: merge_tags(governance, known))
         return pulumi.ResourceTransformationResult(props, args.opts)
 
     pulumi.runtime.register_stack_transformation(add_tags)

@@ -204,7 +204,7 @@ class StackConfig(_Model):
     location: Region
     dr_location: Optional[Region] = None
     tenancy: Literal["multi-tenant", "dedicated"]
-    sizing: Literal["small", "medium", "large"]
+    sizing: Literal["small", "medium", "large", "xlarge"]
     network: Network
     admin_cidrs: list[Cidr] = Field(default_factory=list)
     ingress_internal: bool = False
@@ -248,8 +248,8 @@ class StackConfig(_Model):
             raise _rule("units", [u.name for u in self.units], "a dedicated stack serves exactly one business unit")
         if self.stack.startswith("prod-") and self.units[0].name != self.stack.removeprefix("prod-"):
             raise _rule("units[0].name", self.units[0].name, f"stack {self.stack!r} is dedicated to unit {self.stack.removeprefix('prod-')!r}")
-        if production and self.sizing == "small":
-            raise _rule("sizing", self.sizing, "production needs medium or large (General Purpose PostgreSQL, no burstable compute)")
+        if production and self.sizing not in ("medium", "large"):
+            raise _rule("sizing", self.sizing, "production needs medium or large (General Purpose PostgreSQL, no burstable compute, several web pods)")
         if production and self.dr_location is None:
             raise _rule("drLocation", None, "production stacks need a disaster-recovery region")
         if not self.admin_cidrs:

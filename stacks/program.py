@@ -4,6 +4,7 @@ from typing import Any
 
 import pulumi
 
+from components.aliases import drop_sdk_type_aliases
 from components.tagging import platform_tags, tag_everything
 
 from .config import PROJECT, ConfigError, StackConfig, load_config, setting_names
@@ -34,6 +35,7 @@ def load_stack_config() -> StackConfig:
 def main() -> None:
     cfg = load_stack_config()
     tag_everything(platform_tags(cfg.tags.as_dict(), cfg.tier, cfg.stack))
+    drop_sdk_type_aliases()
     if cfg.tenancy == "multi-tenant":
         from . import multi_tenant
 

@@ -68,6 +68,18 @@ PROFILES: dict[str, SizingProfile] = {
         postgres=PostgresSize("Standard_D4ds_v5", "GeneralPurpose", 256),
         redis_sku="Balanced_B5",
     ),
+    # A big shared non-production platform: many light environments (one web pod each).
+    "xlarge": SizingProfile(
+        system_pool=NodePoolSpec("Standard_D4ds_v5", 3, 6),
+        user_pools={
+            "web": NodePoolSpec("Standard_D8ds_v5", 0, 40),
+            "jobs": NodePoolSpec("Standard_D8ds_v5", 0, 40),
+            "integration": NodePoolSpec("Standard_D4ds_v5", 0, 10),
+        },
+        odoo=OdooSize(1, 1, http_workers=2, cron_threads=1, web_cpu_m=500, web_memory_mib=1024, cron_cpu_m=500, cron_memory_mib=1024),
+        postgres=PostgresSize("Standard_D16ds_v5", "GeneralPurpose", 1024),
+        redis_sku="Balanced_B20",
+    ),
 }
 
 # Pods on the jobs pool per tenant environment: the cron Deployment and the database bootstrap Job.

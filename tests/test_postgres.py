@@ -132,7 +132,7 @@ def test_production_refuses_burstable_sizing(prod_settings):
     prod_settings["sizing"] = "small"
     with pytest.raises(ConfigError) as e:
         load_config("prod", prod_settings)
-    assert e.value.problems == ['odoo-platform:sizing = "small": production needs medium or large (General Purpose PostgreSQL, no burstable compute)']
+    assert e.value.problems == ['odoo-platform:sizing = "small": production needs medium or large (General Purpose PostgreSQL, no burstable compute, several web pods)']
 
 
 def test_dr_replica_when_asked():

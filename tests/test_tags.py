@@ -1,5 +1,6 @@
 """Governance tags reach every Azure resource that takes tags, and cannot be overridden."""
 import pytest
+import pulumi
 from pulumi_azure_native import resources, storage
 
 from components.tagging import merge_tags, tag_everything
@@ -46,3 +47,26 @@ def test_types_without_tags_get_none():
 @pytest.mark.parametrize("own,expected", [(None, {"owner": "gov"}), ({"owner": "me", "unit": "gc"}, {"owner": "gov", "unit": "gc"})])
 def test_governance_tags_win_over_a_resources_own(own, expected):
     assert merge_tags({"owner": "gov"}, own) == expected
+
+
+def test_sdk_type_aliases_are_dropped_and_own_aliases_kept():
+    from components.aliases import drop_sdk_type_aliases
+
+    def program(drop: bool):
+        def run():
+            if drop:
+                drop_sdk_type_aliases()
+            resources.ResourceGroup("rg", resource_group_name="rg-x", location="westeurope")
+            resources.ResourceGroup("rg2", resource_group_name="rg-y", location="westeurope", opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(name="old")]))
+
+        return run
+
+    with_sdk = run_program(program(False), "dev", {})
+    assert with_sdk.one("azure-native:resources:ResourceGroup", "rg").aliases >= 3
+    dropped = run_program(program(True), "dev", {})
+    assert dropped.one("azure-native:resources:ResourceGroup", "rg").aliases == 0
+    assert dropped.one("azure-native:resources:ResourceGroup", "rg2").aliases == 1
+
+
+def test_real_stacks_register_without_sdk_aliases(stack):
+    assert all(r.aliases == 0 for r in stack.resources if r.type.startswith("azure-native:"))

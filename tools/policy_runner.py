@@ -84,6 +84,11 @@ def _schema_properties(policy_info) -> dict[str, Any]:
     return json_format.MessageToDict(policy_info.configSchema.properties) if policy_info.HasField("configSchema") else {}
 
 
+def connect(port: int) -> tuple[grpc.Channel, analyzer_pb2_grpc.AnalyzerStub]:
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.max_receive_message_length", 400 * 1024 * 1024)])
+    return channel, analyzer_pb2_grpc.AnalyzerStub(channel)
+
+
 class PolicyPack:
     """A running policy pack process and a client of its Analyzer service."""
 
@@ -101,8 +106,8 @@ class PolicyPack:
             self.process.kill()
             _, err = self.process.communicate(timeout=10)
             raise PolicyPackError(f"policy pack {pack_dir} did not start: {port_line} {err.strip()[-2000:]}")
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{port_line}", options=[("grpc.max_receive_message_length", 400 * 1024 * 1024)])
-        self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
+        self.port = int(port_line)
+        self.channel, self.stub = connect(self.port)
 
     def __enter__(self) -> "PolicyPack":
         return self
@@ -121,6 +126,14 @@ class PolicyPack:
     def plugin_version(self) -> str:
         return self.stub.GetPluginInfo(empty_pb2.Empty()).version
 
+    @staticmethod
+    def configure(stub, project: str, stack: str, pack_config: Optional[dict[str, Any]] = None) -> "AnalysisSession":
+        """Configure the pack for one stack, as the CLI does before the first resource registers."""
+        info = stub.GetAnalyzerInfo(empty_pb2.Empty())
+        stub.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig=_policy_configs(info, pack_config or {})))
+        stub.ConfigureStack(analyzer_pb2.AnalyzerStackConfigureRequest(stack=stack, project=project, dry_run=True))
+        return AnalysisSession(stub, PolicyResult(pack=info.name, policies=[p.name for p in info.policies]))
+
     def analyze(
         self,
         resources: Iterable[dict[str, Any]],
@@ -129,48 +142,63 @@ class PolicyPack:
         pack_config: Optional[dict[str, Any]] = None,
     ) -> PolicyResult:
         """Analyze plan-file resource entries (see tools/plan.py) and collect the violations."""
+        session = self.configure(self.stub, project, stack, pack_config)
         resources = list(resources)
-        info = self.info()
-        self.stub.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig=_policy_configs(info, pack_config or {})))
-        self.stub.ConfigureStack(analyzer_pb2.AnalyzerStackConfigureRequest(stack=stack, project=project, dry_run=True))
-        result = PolicyResult(pack=info.name, policies=[p.name for p in info.policies])
-        by_urn = {r["urn"]: r for r in resources}
-
-        def provider_of(r: dict[str, Any]) -> Optional[analyzer_pb2.AnalyzerProviderResource]:
-            prov = by_urn.get(r.get("provider") or "")
-            if prov is None:
-                return None
-            return analyzer_pb2.AnalyzerProviderResource(type=prov["type"], properties=_struct(prov["inputs"]), urn=prov["urn"], name=prov["name"])
-
-        def options_of(r: dict[str, Any]) -> analyzer_pb2.AnalyzerResourceOptions:
-            return analyzer_pb2.AnalyzerResourceOptions(protect=bool(r.get("protect")), parent=r.get("parent") or "")
-
-        def collect(response, default_urn: str) -> None:
-            for d in response.diagnostics:
-                result.violations.append(Violation(d.policyName, LEVEL_NAMES.get(d.enforcementLevel, "advisory"), d.urn or default_urn, d.message))
-
         for r in resources:
-            request = analyzer_pb2.AnalyzeRequest(
-                type=r["type"], properties=_struct(r["inputs"]), urn=r["urn"], name=r["name"], options=options_of(r), provider=provider_of(r)
-            )
-            collect(self.stub.Analyze(request), r["urn"])
-        stack_request = analyzer_pb2.AnalyzeStackRequest(
+            session.analyze(r)
+        return session.analyze_stack(resources)
+
+
+class AnalysisSession:
+    """`Analyze` per resource as each one arrives (the CLI analyzes during registration), then `AnalyzeStack` once."""
+
+    def __init__(self, stub: analyzer_pb2_grpc.AnalyzerStub, result: PolicyResult):
+        self.stub, self.result = stub, result
+        self._providers: dict[str, dict[str, Any]] = {}
+
+    def _provider(self, r: dict[str, Any]) -> Optional[analyzer_pb2.AnalyzerProviderResource]:
+        prov = self._providers.get(r.get("provider") or "")
+        if prov is None:
+            return None
+        return analyzer_pb2.AnalyzerProviderResource(type=prov["type"], properties=_struct(prov["inputs"]), urn=prov["urn"], name=prov["name"])
+
+    @staticmethod
+    def _options(r: dict[str, Any]) -> analyzer_pb2.AnalyzerResourceOptions:
+        return analyzer_pb2.AnalyzerResourceOptions(protect=bool(r.get("protect")), parent=r.get("parent") or "")
+
+    def _collect(self, response, default_urn: str) -> None:
+        for d in response.diagnostics:
+            self.result.violations.append(Violation(d.policyName, LEVEL_NAMES.get(d.enforcementLevel, "advisory"), d.urn or default_urn, d.message))
+
+    def analyze(self, r: dict[str, Any]) -> None:
+        if r["type"].startswith("pulumi:providers:"):
+            self._providers[r["urn"]] = r
+        request = analyzer_pb2.AnalyzeRequest(
+            type=r["type"], properties=_struct(r["inputs"]), urn=r["urn"], name=r["name"], options=self._options(r), provider=self._provider(r)
+        )
+        self._collect(self.stub.Analyze(request), r["urn"])
+
+    def analyze_stack(self, resources: list[dict[str, Any]]) -> PolicyResult:
+        for r in resources:
+            if r["type"].startswith("pulumi:providers:"):
+                self._providers[r["urn"]] = r
+        request = analyzer_pb2.AnalyzeStackRequest(
             resources=[
                 analyzer_pb2.AnalyzerResource(
                     type=r["type"],
                     properties=_struct(r["inputs"]),
                     urn=r["urn"],
                     name=r["name"],
-                    options=options_of(r),
-                    provider=provider_of(r),
+                    options=self._options(r),
+                    provider=self._provider(r),
                     parent=r.get("parent") or "",
                     dependencies=r.get("dependencies") or [],
                 )
                 for r in resources
             ]
         )
-        collect(self.stub.AnalyzeStack(stack_request), "")
-        return result
+        self._collect(self.stub.AnalyzeStack(request), "")
+        return self.result
 
 
 def load_pack_config(path: Optional[str]) -> dict[str, Any]:

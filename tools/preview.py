@@ -5,18 +5,19 @@
 Exit codes: 0 clean, 1 a mandatory policy violation (or the program failed), 2 invalid configuration.
 """
 import argparse
+import multiprocessing
 import os
 import sys
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import pulumi
 import yaml
 
 from stacks.config import PROJECT, ConfigError, load_config, raw_from_stack_file
 
-from .plan import build_plan, render_tree, write_plan
-from .policy_runner import PolicyPack, PolicyPackError, load_pack_config
-from .recording import Recording, run_program
+from .plan import build_plan, render_tree, resource_entry, write_plan
+from .policy_runner import PolicyPack, PolicyPackError, Violation, connect, load_pack_config
+from .recording import RecordedResource, Recording, run_program
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 POLICY_DIR = os.path.join(ROOT, "policies")
@@ -47,19 +48,52 @@ def stack_settings(stack: str, config_path: Optional[str] = None) -> dict[str, A
     return {**project_defaults(), **raw_from_stack_file(document or {})}
 
 
-def run_stack(stack: str, raw: dict[str, Any]) -> Recording:
+def run_stack(stack: str, raw: dict[str, Any], on_register: Optional[Callable[[RecordedResource], None]] = None) -> Recording:
     """Validate, then run the real program of `stack` under mocks. Raises ConfigError before creating anything."""
     load_config(stack, raw)
     from stacks.program import main
 
-    return run_program(main, stack, raw, project=PROJECT)
+    return run_program(main, stack, raw, project=PROJECT, on_register=on_register)
 
 
-def run_policies(recording: Recording, pack_config: dict[str, Any], resources: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
-    if not os.path.exists(os.path.join(POLICY_DIR, "__main__.py")):
-        return None
-    with PolicyPack(POLICY_DIR) as pack:
-        return pack.analyze(resources, recording.project, recording.stack, pack_config).as_plan_section()
+def _feed(port: int, project: str, stack: str, pack_config: dict[str, Any], entries: Any, results: Any) -> None:
+    """Child process: Analyze each resource entry as it arrives, return the violations at the end."""
+    channel, stub = connect(port)
+    session = PolicyPack.configure(stub, project, stack, pack_config)
+    try:
+        while (entry := entries.get()) is not None:
+            session.analyze(entry)
+        results.put(("ok", [v.__dict__ for v in session.result.violations]))
+    except Exception as e:  # reported by the parent
+        results.put(("error", str(e)))
+    finally:
+        channel.close()
+
+
+class StreamingAnalysis:
+    """Feeds each resource to the pack as it registers, while the program goes on, as `pulumi preview` does.
+    A separate feeding process keeps the program's interpreter (and its lock) out of the gRPC traffic,
+    so the program and the pack run on both cores."""
+
+    def __init__(self, pack: PolicyPack, project: str, stack: str, pack_config: dict[str, Any]):
+        self.pack, self.project, self.stack, self.pack_config = pack, project, stack, pack_config
+        context = multiprocessing.get_context("spawn")
+        self.entries, self.results = context.Queue(), context.Queue()
+        self.feeder = context.Process(target=_feed, args=(pack.port, project, stack, pack_config, self.entries, self.results), daemon=True)
+        self.feeder.start()
+
+    def __call__(self, resource: RecordedResource) -> None:
+        self.entries.put(resource_entry(resource))
+
+    def finish(self, resources: list[dict[str, Any]]) -> dict[str, Any]:
+        self.entries.put(None)
+        status, payload = self.results.get()
+        self.feeder.join()
+        if status != "ok":
+            raise PolicyPackError(f"Analyze failed: {payload}")
+        session = PolicyPack.configure(self.pack.stub, self.project, self.stack, self.pack_config)
+        session.result.violations.extend(Violation(**v) for v in payload)
+        return session.analyze_stack(resources).as_plan_section()
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -71,10 +105,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="print the summary only, not the tree")
     args = parser.parse_args(argv)
 
+    pack = None
     try:
         raw = stack_settings(args.stack, args.config)
         pack_config = load_pack_config(args.policy_config)
-        recording = run_stack(args.stack, raw)
+        load_config(args.stack, raw)
+        if os.path.exists(os.path.join(POLICY_DIR, "__main__.py")):
+            pack = PolicyPack(POLICY_DIR)
+        analysis = StreamingAnalysis(pack, PROJECT, args.stack, pack_config) if pack else None
+        recording = run_stack(args.stack, raw, on_register=analysis)
+        plan = build_plan(recording)
+        policy = analysis.finish(plan["resources"]) if analysis else None
     except (UsageError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -85,17 +126,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     except pulumi.RunError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except PolicyPackError as e:
+        print(f"error: policy pack: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if pack is not None:
+            pack.close()
 
     tree = render_tree(recording)
     print(f"Previewing stack {args.stack} (offline, Azure mocks)\n")
     print(tree if not args.quiet else tree.split("\nResources by type:")[-1].strip().splitlines()[-1])
-    plan = build_plan(recording)
-
-    try:
-        policy = run_policies(recording, pack_config, plan["resources"])
-    except (PolicyPackError, KeyError) as e:
-        print(f"error: policy pack: {e}", file=sys.stderr)
-        return 1
     status = 0
     if policy is None:
         print("\nPolicies: no policy pack in policies/ yet; skipped.")

@@ -56,6 +56,7 @@ class RecordedResource:
     protect: bool
     inputs: dict[str, Any]
     retain_on_delete: bool = False
+    aliases: int = 0
 
 
 @dataclass
@@ -86,29 +87,32 @@ class Recording:
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """A MockMonitor that also keeps parent, dependencies, provider and options of each registration."""
 
-    def __init__(self, mocks: pulumi.runtime.Mocks, recording: Recording):
+    def __init__(self, mocks: pulumi.runtime.Mocks, recording: Recording, on_register: Optional[Callable[[RecordedResource], None]] = None):
         super().__init__(mocks)
         self.recording = recording
+        self.on_register = on_register
 
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
         if request.additionalSecretOutputs:
             response = self._mark_secret_outputs(response, request.additionalSecretOutputs)
         provider_ref = request.provider or None
-        self.recording.resources.append(
-            RecordedResource(
-                urn=response.urn,
-                type=request.type,
-                name=request.name,
-                custom=bool(request.custom),
-                parent=request.parent or None,
-                provider=provider_ref.rsplit("::", 1)[0] if provider_ref else None,
-                dependencies=sorted(set(request.dependencies)),
-                protect=bool(request.protect),
-                retain_on_delete=bool(request.retainOnDelete),
-                inputs=plain(json_format.MessageToDict(request.object)),
-            )
+        recorded = RecordedResource(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            custom=bool(request.custom),
+            parent=request.parent or None,
+            provider=provider_ref.rsplit("::", 1)[0] if provider_ref else None,
+            dependencies=sorted(set(request.dependencies)),
+            protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
+            inputs=plain(json_format.MessageToDict(request.object)),
+            aliases=len(request.aliases),
         )
+        self.recording.resources.append(recorded)
+        if self.on_register is not None:
+            self.on_register(recorded)
         return response
 
     @staticmethod
@@ -134,10 +138,17 @@ def config_values(project: str, raw: dict[str, Any]) -> dict[str, str]:
     return {f"{project}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
 
 
-def run_program(program: Callable[[], Any], stack: str, raw_config: dict[str, Any], project: str = "odoo-platform") -> Recording:
-    """Run `program` as stack `stack` under the Azure mocks (not a preview: every output is known)."""
+def run_program(
+    program: Callable[[], Any],
+    stack: str,
+    raw_config: dict[str, Any],
+    project: str = "odoo-platform",
+    on_register: Optional[Callable[[RecordedResource], None]] = None,
+) -> Recording:
+    """Run `program` as stack `stack` under the Azure mocks (not a preview: every output is known).
+    `on_register` sees each resource as it registers, as the engine's analyzers do."""
     recording = Recording(project, stack)
-    monitor = RecordingMonitor(AzureMocks(), recording)
+    monitor = RecordingMonitor(AzureMocks(), recording, on_register)
     set_all_config(config_values(project, raw_config))
     # set_mocks() would create and finish a root stack at once; run_in_stack makes it around the program.
     pulumi_settings.ROOT.set(None)
