@@ -162,6 +162,10 @@ class AksCluster(pulumi.ComponentResource):
                 ),
                 "azurepolicy": containerservice.ManagedClusterAddonProfileArgs(enabled=True),
             },
+            # KEDA scales non-production Odoo to zero outside working hours (OdooTenant's ScaledObjects).
+            workload_auto_scaler_profile=containerservice.ManagedClusterWorkloadAutoScalerProfileArgs(
+                keda=containerservice.ManagedClusterWorkloadAutoScalerProfileKedaArgs(enabled=True)
+            ),
             azure_monitor_profile=containerservice.ManagedClusterAzureMonitorProfileArgs(
                 metrics=containerservice.ManagedClusterAzureMonitorProfileMetricsArgs(enabled=True)
             ),

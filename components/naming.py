@@ -71,6 +71,8 @@ class TenantNames:
 
     unit: str
     environment: str
+    # Created and destroyed by CI for a branch; nothing in it is kept.
+    ephemeral: bool = False
 
     @property
     def key(self) -> str:

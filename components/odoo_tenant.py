@@ -74,6 +74,20 @@ class TenantSecrets:
 
 
 @dataclass(frozen=True)
+class WorkingHours:
+    """When a non-production environment runs; outside it scales to zero (KEDA cron trigger)."""
+
+    timezone: str
+    start: str  # HH:MM
+    end: str  # HH:MM
+    days: str  # cron days of week, e.g. 1-5
+
+    def cron(self, time: str) -> str:
+        hour, minute = time.split(":")
+        return f"{int(minute)} {int(hour)} * * {self.days}"
+
+
+@dataclass(frozen=True)
 class OdooTenantArgs:
     tier: Tier
     provider: k8s.Provider
@@ -84,6 +98,8 @@ class OdooTenantArgs:
     identity_client_id: pulumi.Input[str]
     data: DataServices
     secrets: TenantSecrets
+    # Non-production cost control: scale to zero outside these hours (None: always on, with a CPU HPA).
+    working_hours: Optional[WorkingHours] = None
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -143,6 +159,7 @@ class OdooTenant(pulumi.ComponentResource):
             LABEL_TENANT: names.unit,
             LABEL_ENVIRONMENT: names.environment,
             LABEL_TIER: args.tier.value,
+            **({"odoo-platform/ephemeral": "true"} if names.ephemeral else {}),
             **args.labels,
         }
         self.namespace = k8s.core.v1.Namespace(
@@ -289,17 +306,32 @@ class OdooTenant(pulumi.ComponentResource):
             }),
             opts=after_config,
         )
-        k8s.autoscaling.v2.HorizontalPodAutoscaler(
-            f"{name}-web-hpa",
-            metadata=meta("odoo-web", "web"),
-            spec=api({
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "odoo-web"},
-                "minReplicas": sizing.web_min_replicas,
-                "maxReplicas": sizing.web_max_replicas,
-                "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}],
-            }),
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.web]),
-        )
+        if args.working_hours is None:
+            k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                f"{name}-web-hpa",
+                metadata=api(meta("odoo-web", "web")),
+                spec=api({
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "odoo-web"},
+                    "minReplicas": sizing.web_min_replicas,
+                    "maxReplicas": sizing.web_max_replicas,
+                    "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}],
+                }),
+                opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.web]),
+            )
+        else:
+            # KEDA owns the web HPA (CPU, as above) and adds the working-hours window; cron follows the same window.
+            for component, deployment, minimum, maximum, cpu_trigger in (
+                ("web", "odoo-web", sizing.web_min_replicas, sizing.web_max_replicas, True),
+                ("cron", "odoo-cron", 1, 1, False),
+            ):
+                k8s.apiextensions.CustomResource(
+                    f"{name}-{component}-scaler",
+                    api_version="keda.sh/v1alpha1",
+                    kind="ScaledObject",
+                    metadata=meta(deployment, component),
+                    spec=scaled_object_spec(deployment, minimum, maximum, args.working_hours, cpu_trigger),
+                    opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.web]),
+                )
         if production:
             k8s.policy.v1.PodDisruptionBudget(
                 f"{name}-web-pdb",
@@ -473,4 +505,22 @@ def ingress_route_spec(host: str) -> dict[str, Any]:
             {"kind": "Rule", "match": f"Host(`{host}`)", "priority": 10, "middlewares": shared, "services": [{"name": "odoo-http", "port": HTTP_PORT}]},
         ],
         "tls": {"options": {"name": "default", "namespace": TRAEFIK_NAMESPACE}},
+    }
+
+
+def scaled_object_spec(deployment: str, replicas: int, maximum: int, hours: WorkingHours, cpu_trigger: bool) -> dict[str, Any]:
+    """`replicas` during working hours (more under CPU load), zero outside them."""
+    triggers: list[dict[str, Any]] = [
+        {
+            "type": "cron",
+            "metadata": {"timezone": hours.timezone, "start": hours.cron(hours.start), "end": hours.cron(hours.end), "desiredReplicas": str(replicas)},
+        }
+    ]
+    if cpu_trigger:
+        triggers.append({"type": "cpu", "metricType": "Utilization", "metadata": {"value": "70"}})
+    return {
+        "scaleTargetRef": {"name": deployment},
+        "minReplicaCount": 0,
+        "maxReplicaCount": maximum,
+        "triggers": triggers,
     }

@@ -9,9 +9,10 @@ import ipaddress
 import json
 import re
 import uuid
+import zoneinfo
 from typing import Annotated, Any, Literal, Mapping, Optional
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -188,12 +189,41 @@ class Maintenance(_Model):
     not_allowed_dates: list[DateSpan] = Field(default_factory=list)
 
 
+class Environment(_Model):
+    """One environment of a unit. Ephemeral ones (any name, non-production) are created and destroyed by CI for a branch."""
+
+    name: Annotated[str, _slug(10)]
+    ephemeral: bool = False
+
+
+def _environment_entry(value: Any) -> Any:
+    return {"name": value} if isinstance(value, str) else value
+
+
 class Unit(_Model):
     """A business unit (a tenant) and the environments it runs."""
 
     name: Annotated[str, _slug(8)]
     display_name: str = Field(min_length=1, max_length=64)
-    environments: list[str] = Field(min_length=1)
+    environments: list[Annotated[Environment, BeforeValidator(_environment_entry)]] = Field(min_length=1)
+
+
+def _timezone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError("must be an IANA time zone such as Europe/Berlin") from None
+    return value
+
+
+class OffHours(_Model):
+    """Non-production cost control: outside working hours Odoo scales to zero, and with it the user node pools."""
+
+    enabled: bool = False
+    timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
+    start: Annotated[str, _pattern(r"([01]\d|2[0-3]):[0-5]\d", "must be a 24-hour time HH:MM")] = "06:30"
+    end: Annotated[str, _pattern(r"([01]\d|2[0-3]):[0-5]\d", "must be a 24-hour time HH:MM")] = "20:00"
+    days: Annotated[str, _pattern(r"[0-6](-[0-6])?(,[0-6](-[0-6])?)*", "must be cron days of the week such as 1-5 (0 is Sunday)")] = "1-5"
 
 
 class StackConfig(_Model):
@@ -219,6 +249,7 @@ class StackConfig(_Model):
     tls_certificate_name: Annotated[str, _pattern(r"[0-9a-zA-Z-]{1,127}", "must be a Key Vault object name (letters, digits, hyphens)")] = "odoo-platform-tls"
     trusted_proxy_cidrs: list[Cidr] = Field(default_factory=list)
     maintenance: Maintenance = Field(default_factory=Maintenance)
+    off_hours: OffHours = Field(default_factory=OffHours)
     tags: Tags
     units: list[Unit] = Field(min_length=1)
 
@@ -237,7 +268,7 @@ class StackConfig(_Model):
     @property
     def tenants(self) -> list[TenantNames]:
         """Every tenant environment (unit x environment) the stack runs."""
-        return [TenantNames(unit.name, env) for unit in self.units for env in unit.environments]
+        return [TenantNames(unit.name, env.name, env.ephemeral) for unit in self.units for env in unit.environments]
 
     @model_validator(mode="after")
     def _stack_rules(self) -> "StackConfig":
@@ -262,11 +293,19 @@ class StackConfig(_Model):
             if unit.name in seen:
                 raise _rule(f"units[{i}].name", unit.name, "duplicate business unit; each unit appears once")
             seen.add(unit.name)
+            names = [env.name for env in unit.environments]
             for j, env in enumerate(unit.environments):
-                if env not in allowed:
-                    raise _rule(f"units[{i}].environments[{j}]", env, f"a {self.tier.value} stack runs only {', '.join(allowed)}")
-                if unit.environments.index(env) != j:
-                    raise _rule(f"units[{i}].environments[{j}]", env, f"duplicate environment for unit {unit.name}")
+                if env.ephemeral and production:
+                    raise _rule(f"units[{i}].environments[{j}].ephemeral", True, "production environments are never ephemeral")
+                if env.name not in allowed and not env.ephemeral:
+                    rule = f"a {self.tier.value} stack runs only {', '.join(allowed)}" + ("" if production else " (other names must be ephemeral: true)")
+                    raise _rule(f"units[{i}].environments[{j}]", env.name, rule)
+                if names.index(env.name) != j:
+                    raise _rule(f"units[{i}].environments[{j}]", env.name, f"duplicate environment for unit {unit.name}")
+        if production and self.off_hours.enabled:
+            raise _rule("offHours.enabled", True, "production never scales to zero; off-hours scaling is for non-production")
+        if self.off_hours.start >= self.off_hours.end:
+            raise _rule("offHours.end", self.off_hours.end, f"working hours must end after they start ({self.off_hours.start})")
         for location in filter(None, (self.location, self.dr_location)):
             try:
                 self.naming.for_region(location).all_fixed_names()

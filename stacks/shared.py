@@ -1,7 +1,7 @@
 """Composition both tenancy models share: the same topology, sized and hardened by tier."""
 from dataclasses import dataclass
 
-from typing import Any
+from typing import Any, Optional
 
 import pulumi
 
@@ -15,7 +15,7 @@ from components.db_bootstrap import SERVICE_ACCOUNT as BOOTSTRAP_SERVICE_ACCOUNT
 from components.db_bootstrap import DatabaseBootstrap, DatabaseBootstrapArgs
 from components.landing_zone import LandingZone, LandingZoneArgs, SubnetPlan
 from components.naming import TenantNames
-from components.odoo_tenant import DataServices, OdooSizing, OdooTenant, OdooTenantArgs, TenantSecrets
+from components.odoo_tenant import DataServices, OdooSizing, OdooTenant, OdooTenantArgs, TenantSecrets, WorkingHours
 from components.postgres import ADMIN_LOGIN, PASSWORD_SPECIALS, PostgresServer, PostgresServerArgs
 from components.redis import RedisCache, RedisCacheArgs
 from components.storage import ObjectStorage, ObjectStorageArgs
@@ -262,6 +262,7 @@ def tenant_environment(shared: Platform, tenant: TenantNames) -> dict[str, Any]:
                 tenant_id=shared.tenant_id,
             ),
             secrets=secrets,
+            working_hours=working_hours(cfg),
         ),
         opts=pulumi.ResourceOptions(depends_on=[job, shared.traefik]),
     )
@@ -274,7 +275,14 @@ def tenant_environment(shared: Platform, tenant: TenantNames) -> dict[str, Any]:
         "databasePasswordSecret": database.password_secret_name,
         "redisKeyPrefix": shared.redis.key_prefixes[tenant.key],
         "container": tenant.container,
+        "ephemeral": tenant.ephemeral,
     }
+
+
+def working_hours(cfg: StackConfig) -> Optional[WorkingHours]:
+    """Non-production off-hours scaling, when the stack asks for it."""
+    hours = cfg.off_hours
+    return WorkingHours(hours.timezone, hours.start, hours.end, hours.days) if hours.enabled else None
 
 
 def export_platform(shared: Platform, tenants: dict[str, Any]) -> None:

@@ -137,7 +137,7 @@ def test_dr_region_differs_from_primary(dev_settings):
 def test_environment_not_allowed_in_tier(dev_settings):
     dev_settings["units"][2]["environments"] = ["dev", "prod"]
     assert problems("dev", dev_settings) == [
-        'odoo-platform:units[2].environments[1] = "prod": a non-production stack runs only dev, qa, uat, training'
+        'odoo-platform:units[2].environments[1] = "prod": a non-production stack runs only dev, qa, uat, training (other names must be ephemeral: true)'
     ]
 
 
@@ -147,3 +147,34 @@ def test_several_problems_one_line_each(dev_settings):
     found = problems("dev", dev_settings)
     assert len(found) == 2
     assert found[0].startswith('odoo-platform:location = "mars"') and found[1].startswith('odoo-platform:sizing = "huge"')
+
+
+def test_ephemeral_branch_environment(dev_settings):
+    dev_settings["units"][0]["environments"].append({"name": "pr1234", "ephemeral": True})
+    cfg = load_config("dev", dev_settings)
+    [branch] = [t for t in cfg.tenants if t.environment == "pr1234"]
+    assert branch.ephemeral and branch.key == "gc-pr1234"
+    assert not any(t.ephemeral for t in cfg.tenants if t.environment != "pr1234")
+
+
+def test_branch_environment_must_be_ephemeral(dev_settings):
+    dev_settings["units"][0]["environments"].append({"name": "pr1234"})
+    assert problems("dev", dev_settings) == [
+        'odoo-platform:units[0].environments[4] = "pr1234": a non-production stack runs only dev, qa, uat, training (other names must be ephemeral: true)'
+    ]
+
+
+def test_production_is_never_ephemeral(prod_settings):
+    prod_settings["units"][0]["environments"] = [{"name": "prod", "ephemeral": True}]
+    assert problems("prod", prod_settings) == ["odoo-platform:units[0].environments[0].ephemeral = true: production environments are never ephemeral"]
+
+
+def test_off_hours_rules(dev_settings, prod_settings):
+    prod_settings["offHours"] = {"enabled": True}
+    assert problems("prod", prod_settings) == [
+        "odoo-platform:offHours.enabled = true: production never scales to zero; off-hours scaling is for non-production"
+    ]
+    dev_settings["offHours"] = {"enabled": True, "timezone": "Europe/Atlantis", "start": "21:00", "end": "07:00"}
+    assert problems("dev", dev_settings) == ['odoo-platform:offHours.timezone = "Europe/Atlantis": must be an IANA time zone such as Europe/Berlin']
+    dev_settings["offHours"]["timezone"] = "Europe/Berlin"
+    assert problems("dev", dev_settings) == ['odoo-platform:offHours.end = "07:00": working hours must end after they start (21:00)']

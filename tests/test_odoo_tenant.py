@@ -234,3 +234,30 @@ def test_every_pair_of_tenant_environments_is_isolated(dev, field):
     values = [t[field] for t in tenants(dev).values()]
     for a, b in itertools.combinations(values, 2):
         assert a != b
+
+
+def test_non_production_scales_to_zero_outside_working_hours(dev):
+    assert in_namespace(dev, "autoscaling/v2:HorizontalPodAutoscaler", "odoo-gc-dev") == []
+    scalers = {s["metadata"]["name"]: s["spec"] for s in (r.inputs for r in in_namespace(dev, "keda.sh/v1alpha1:ScaledObject", "odoo-gc-dev"))}
+    web, cron = scalers["odoo-web"], scalers["odoo-cron"]
+    assert web["scaleTargetRef"] == {"name": "odoo-web"} and web["minReplicaCount"] == 0 and web["maxReplicaCount"] == 2
+    window = web["triggers"][0]
+    assert window == {"type": "cron", "metadata": {"timezone": "Europe/Berlin", "start": "30 6 * * 1-5", "end": "0 20 * * 1-5", "desiredReplicas": "1"}}
+    assert web["triggers"][1]["type"] == "cpu"
+    assert cron["maxReplicaCount"] == 1 and [t["type"] for t in cron["triggers"]] == ["cron"]
+    # With every Odoo pod gone the autoscaler can empty the user pools: they may scale to zero.
+    assert all(p.inputs["minCount"] == 0 for p in dev.of_type("azure-native:containerservice:AgentPool"))
+    assert dev.one("azure-native:containerservice:ManagedCluster").inputs["workloadAutoScalerProfile"] == {"keda": {"enabled": True}}
+
+
+def test_ephemeral_branch_environment_end_to_end(dev_settings):
+    from tools.preview import run_stack
+
+    dev_settings["units"][0]["environments"].append({"name": "pr1234", "ephemeral": True})
+    rec = run_stack("dev", dev_settings)
+    out = rec.outputs["tenantEnvironments"]["gc-pr1234"]
+    assert out["ephemeral"] is True and out["url"] == "https://pr1234.gc.erp.acme-construction.example/"
+    assert rec.outputs["tenantEnvironments"]["gc-dev"]["ephemeral"] is False
+    [ns] = [r.inputs["metadata"] for r in rec.of_type("kubernetes:core/v1:Namespace") if r.inputs["metadata"]["name"] == "odoo-gc-pr1234"]
+    assert ns["labels"]["odoo-platform/ephemeral"] == "true"
+    assert any(r.inputs["databaseName"] == "odoo_gc_pr1234" and not r.protect for r in rec.of_type("azure-native:dbforpostgresql:Database"))
