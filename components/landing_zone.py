@@ -30,6 +30,15 @@ class SubnetPlan:
 
 
 @dataclass(frozen=True)
+class DrNetworkPlan:
+    """A network in the disaster-recovery region, for a PostgreSQL warm standby."""
+
+    location: str
+    address_space: str
+    postgres_subnet: str
+
+
+@dataclass(frozen=True)
 class LandingZoneArgs:
     naming: Naming
     tier: Tier
@@ -41,6 +50,7 @@ class LandingZoneArgs:
     identities: Sequence[str] = ()
     # Open 80/443 from the Internet to the user node subnet, for a public ingress load balancer.
     public_ingress: bool = False
+    dr: Optional[DrNetworkPlan] = None
     tags: Mapping[str, str] = field(default_factory=dict)
     lock: Optional[LockLevel] = None
 
@@ -77,6 +87,7 @@ class LandingZone(pulumi.ComponentResource):
         super().__init__("odoo-platform:landing:LandingZone", name, None, opts)
         naming, tier = args.naming, args.tier
         location = naming.location
+        self._lock: Optional[LockLevel] = args.lock
         tags = dict(args.tags)
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=protect_for(tier))
@@ -154,7 +165,8 @@ class LandingZone(pulumi.ComponentResource):
             self.subnet_ids[purpose] = subnet.id
 
         self.dns_zone_ids, self.dns_links = {}, {}
-        for group_id, zone_name in _dns_zones(naming).items():
+        self._dns_zone_names = _dns_zones(naming)
+        for group_id, zone_name in self._dns_zone_names.items():
             zone = privatedns.PrivateZone(
                 f"dns-{group_id.lower()}", private_zone_name=zone_name, resource_group_name=rg_network, location="global", tags=tags, opts=child
             )
@@ -207,6 +219,11 @@ class LandingZone(pulumi.ComponentResource):
         # Pulumi itself writes tenant secrets (database passwords, Odoo admin passwords) into the vault.
         role_assignment("kv-deployer", self.key_vault.id, "Key Vault Secrets Officer", client.object_id, self, principal_type=None)
 
+        self.dr_resource_group: Optional[resources.ResourceGroup] = None
+        self.dr_postgres_subnet_id: Optional[pulumi.Output[str]] = None
+        if args.dr is not None:
+            self._dr_network(args.dr, naming, tags)
+
         self.identities = {
             purpose: managedidentity.UserAssignedIdentity(
                 f"id-{purpose}", resource_name_=naming.identity(purpose), resource_group_name=rg_management, location=location, tags=tags, opts=child
@@ -226,6 +243,55 @@ class LandingZone(pulumi.ComponentResource):
                 "identityClientIds": {k: v.client_id for k, v in self.identities.items()},
             }
         )
+
+    def _dr_network(self, dr: DrNetworkPlan, naming: Naming, tags: dict[str, str]) -> None:
+        """Resource group, VNet and delegated PostgreSQL subnet in the DR region, resolving the same private DNS zone."""
+        dr_naming = naming.for_region(dr.location)
+        child = pulumi.ResourceOptions(parent=self)
+        group = resources.ResourceGroup("rg-dr", resource_group_name=dr_naming.resource_group("dr"), location=dr.location, tags=tags, opts=child)
+        management_lock("rg-dr", group.id, self._lock, self)
+        vnet = network.VirtualNetwork(
+            "vnet-dr",
+            virtual_network_name=dr_naming.resource("vnet"),
+            resource_group_name=group.name,
+            location=dr.location,
+            address_space=network.AddressSpaceArgs(address_prefixes=[dr.address_space]),
+            tags=tags,
+            opts=child,
+        )
+        nsg = network.NetworkSecurityGroup(
+            "nsg-dr-postgres",
+            network_security_group_name=dr_naming.resource("nsg", "postgres"),
+            resource_group_name=group.name,
+            location=dr.location,
+            security_rules=self._security_rules("postgres", False),
+            tags=tags,
+            opts=child,
+        )
+        diagnostic_setting("nsg-dr-postgres", nsg.id, self.diagnostics, self, log_category_groups=["allLogs"], metrics=False)
+        subnet = network.Subnet(
+            "snet-dr-postgres",
+            subnet_name=naming.subnet("postgres"),
+            virtual_network_name=vnet.name,
+            resource_group_name=group.name,
+            address_prefix=dr.postgres_subnet,
+            network_security_group=network.NetworkSecurityGroupArgs(id=nsg.id),
+            default_outbound_access=False,
+            delegations=[network.DelegationArgs(name="postgres-flexible-server", service_name="Microsoft.DBforPostgreSQL/flexibleServers")],
+            opts=child,
+        )
+        self.dns_links["postgres-dr"] = privatedns.VirtualNetworkLink(
+            "dns-postgres-dr-link",
+            virtual_network_link_name=f"link-{dr_naming.resource('vnet')}",
+            private_zone_name=self._dns_zone_names["postgres"],
+            resource_group_name=self.resource_groups["network"].name,
+            location="global",
+            registration_enabled=False,
+            virtual_network=privatedns.SubResourceArgs(id=vnet.id),
+            tags=tags,
+            opts=child,
+        )
+        self.dr_resource_group, self.dr_postgres_subnet_id = group, subnet.id
 
     def store_secret(self, secret_name: str, value: pulumi.Input[str]) -> keyvault.Secret:
         """Keep a generated secret in the landing zone's Key Vault (value secret end to end)."""

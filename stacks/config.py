@@ -143,6 +143,22 @@ class Network(_Model):
         return self
 
 
+class DrNetwork(_Model):
+    """The disaster-recovery region's network for a warm standby: address space and delegated PostgreSQL subnet."""
+
+    address_space: Cidr
+    postgres_subnet: Cidr
+
+    @model_validator(mode="after")
+    def _inside(self) -> "DrNetwork":
+        subnet, space = _network(self.postgres_subnet), _network(self.address_space)
+        if not subnet.subnet_of(space):
+            raise _rule("postgresSubnet", self.postgres_subnet, f"lies outside addressSpace {space}")
+        if subnet.prefixlen > MIN_SUBNET_SIZE["postgres"]:
+            raise _rule("postgresSubnet", self.postgres_subnet, f"is too small; PostgreSQL needs at least a /{MIN_SUBNET_SIZE['postgres']}")
+        return self
+
+
 _TAG_KEY = re.compile(r"^[^<>%&\\?/]{1,512}$")
 
 
@@ -250,6 +266,8 @@ class StackConfig(_Model):
     trusted_proxy_cidrs: list[Cidr] = Field(default_factory=list)
     maintenance: Maintenance = Field(default_factory=Maintenance)
     off_hours: OffHours = Field(default_factory=OffHours)
+    dr_mode: Literal["backups", "warm-standby"] = "backups"
+    dr_network: Optional[DrNetwork] = None
     tags: Tags
     units: list[Unit] = Field(min_length=1)
 
@@ -302,6 +320,11 @@ class StackConfig(_Model):
                     raise _rule(f"units[{i}].environments[{j}]", env.name, rule)
                 if names.index(env.name) != j:
                     raise _rule(f"units[{i}].environments[{j}]", env.name, f"duplicate environment for unit {unit.name}")
+        if self.dr_mode == "warm-standby":
+            if self.dr_location is None or self.dr_network is None:
+                raise _rule("drNetwork", None, "a warm standby needs drLocation and drNetwork (addressSpace, postgresSubnet)")
+            if _network(self.dr_network.address_space).overlaps(_network(self.network.address_space)):
+                raise _rule("drNetwork.addressSpace", self.dr_network.address_space, f"overlaps network.addressSpace {self.network.address_space}")
         if production and self.off_hours.enabled:
             raise _rule("offHours.enabled", True, "production never scales to zero; off-hours scaling is for non-production")
         if self.off_hours.start >= self.off_hours.end:
@@ -343,7 +366,7 @@ def _problem(error: Mapping[str, Any]) -> str:
 
 def load_config(stack: str, raw: Mapping[str, Any]) -> StackConfig:
     """Validate raw settings (keys without the project prefix) into a StackConfig, or raise ConfigError."""
-    settings = {k: v for k, v in raw.items() if v != ""}  # an empty string is Pulumi.yaml's "not set"
+    settings = {k: v for k, v in raw.items() if v != "" and v != {}}  # Pulumi.yaml's defaults for "not set"
     try:
         cfg = StackConfig.model_validate({**settings, "stack": stack})
     except ValidationError as e:

@@ -13,10 +13,10 @@ from components.capacity import postgres_max_connections
 from components.db_bootstrap import NAMESPACE as BOOTSTRAP_NAMESPACE
 from components.db_bootstrap import SERVICE_ACCOUNT as BOOTSTRAP_SERVICE_ACCOUNT
 from components.db_bootstrap import DatabaseBootstrap, DatabaseBootstrapArgs
-from components.landing_zone import LandingZone, LandingZoneArgs, SubnetPlan
+from components.landing_zone import DrNetworkPlan, LandingZone, LandingZoneArgs, SubnetPlan
 from components.naming import TenantNames
 from components.odoo_tenant import DataServices, OdooSizing, OdooTenant, OdooTenantArgs, TenantSecrets, WorkingHours
-from components.postgres import ADMIN_LOGIN, PASSWORD_SPECIALS, PostgresServer, PostgresServerArgs
+from components.postgres import ADMIN_LOGIN, PASSWORD_SPECIALS, PostgresReplica, PostgresServer, PostgresServerArgs
 from components.redis import RedisCache, RedisCacheArgs
 from components.storage import ObjectStorage, ObjectStorageArgs
 from components.tier import lock_for
@@ -62,6 +62,9 @@ def landing_zone(cfg: StackConfig) -> LandingZone:
             admin_cidrs=cfg.admin_cidrs,
             identities=(CONTROL_PLANE, KUBELET),
             public_ingress=not cfg.ingress_internal,
+            dr=DrNetworkPlan(cfg.dr_location, cfg.dr_network.address_space, cfg.dr_network.postgres_subnet)
+            if cfg.dr_mode == "warm-standby" and cfg.dr_location and cfg.dr_network
+            else None,
             lock=lock_for(cfg.tier),
         ),
     )
@@ -121,10 +124,18 @@ def postgres_server(cfg: StackConfig, zone: LandingZone) -> PostgresServer:
             tenants=tenants,
             maintenance_day=cfg.maintenance.day_of_week,
             maintenance_hour=int(cfg.maintenance.start_time[:2]),
-            depends_on=[zone.dns_links["postgres"]],
+            replica=replica(cfg, zone),
+            depends_on=list(zone.dns_links.values()),
             lock=lock_for(cfg.tier),
         ),
     )
+
+
+def replica(cfg: StackConfig, zone: LandingZone) -> Optional[PostgresReplica]:
+    """The warm standby in the DR region, when the stack's DR mode asks for one."""
+    if zone.dr_resource_group is None or zone.dr_postgres_subnet_id is None or cfg.dr_location is None:
+        return None
+    return PostgresReplica(cfg.dr_location, zone.dr_resource_group.name, zone.dr_postgres_subnet_id, zone.dns_zone_ids["postgres"])
 
 
 def redis_cache(cfg: StackConfig, zone: LandingZone) -> RedisCache:

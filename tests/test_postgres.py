@@ -16,7 +16,7 @@ PG = "odoo-platform:postgres:PostgresServer"
 
 
 def server(rec):
-    return rec.one(SERVER).inputs
+    return rec.one(SERVER, "psql").inputs
 
 
 def test_version_and_private_access_only(stack):
@@ -26,7 +26,7 @@ def test_version_and_private_access_only(stack):
     assert s["network"]["delegatedSubnetResourceId"].endswith("/subnets/snet-postgres")
     assert s["network"]["privateDnsZoneArmResourceId"].endswith(f"/privateDnsZones/acme-{stack.stack}.private.postgres.database.azure.com")
     link = stack.one("azure-native:privatedns:VirtualNetworkLink", "dns-postgres-link")
-    assert link.urn in stack.one(SERVER).dependencies, "the server needs its DNS zone linked to the VNet first"
+    assert link.urn in stack.one(SERVER, "psql").dependencies, "the server needs its DNS zone linked to the VNet first"
 
 
 def test_entra_admin_group_and_password_auth_for_odoo(stack):
@@ -44,7 +44,7 @@ def test_production_resilience(prod):
     assert s["storage"]["autoGrow"] == "Enabled"
     assert s["sku"] == {"name": "Standard_D4ds_v5", "tier": "GeneralPurpose"}
     assert s["maintenanceWindow"] == {"customWindow": "Enabled", "dayOfWeek": 0, "startHour": 2, "startMinute": 0}
-    assert prod.one(SERVER).protect is True
+    assert prod.one(SERVER, "psql").protect is True
     locks = [r.inputs["scope"] for r in prod.of_type("azure-native:authorization:ManagementLockByScope")]
     assert any(scope.endswith("/flexibleServers/psql-acme-prod-weu") for scope in locks)
     assert all(db.protect for db in prod.of_type("azure-native:dbforpostgresql:Database"))
@@ -55,7 +55,7 @@ def test_non_production_is_small_and_short_lived(dev):
     assert s["sku"]["tier"] == "Burstable"
     assert s["highAvailability"]["mode"] == "Disabled"
     assert s["backup"] == {"backupRetentionDays": 7, "geoRedundantBackup": "Disabled"}
-    assert dev.one(SERVER).protect is False
+    assert dev.one(SERVER, "psql").protect is False
     assert s["maintenanceWindow"]["dayOfWeek"] == 2 and s["maintenanceWindow"]["startHour"] == 20
 
 
@@ -171,8 +171,8 @@ def test_dr_replica_when_asked():
     assert sum(1 for r in rec.of_type("azure-native:authorization:ManagementLockByScope") if "psql-acme-prod" in r.inputs["scope"]) == 2
 
 
-def test_no_replica_by_default(stack):
-    assert len(stack.of_type(SERVER)) == 1
+def test_no_replica_with_backups_only(dev):
+    assert len(dev.of_type(SERVER)) == 1
 
 
 def test_password_outputs_are_secret():
@@ -192,3 +192,30 @@ def test_password_outputs_are_secret():
 
     rec = run_program(program, "dev", {})
     assert rec.outputs["password"] == "[secret]"
+
+
+def test_production_warm_standby_in_the_dr_region(prod):
+    primary, standby = prod.of_type(SERVER)
+    assert standby.inputs["createMode"] == "Replica" and standby.inputs["location"] == "northeurope"
+    assert standby.inputs["sourceServerResourceId"].endswith("/flexibleServers/psql-acme-prod-weu")
+    assert standby.inputs["network"]["delegatedSubnetResourceId"].endswith("/virtualNetworks/vnet-acme-prod-neu/subnets/snet-postgres")
+    assert standby.inputs["network"]["privateDnsZoneArmResourceId"] == primary.inputs["network"]["privateDnsZoneArmResourceId"]
+    dr_link = prod.one("azure-native:privatedns:VirtualNetworkLink", "dns-postgres-dr-link")
+    assert dr_link.inputs["virtualNetwork"]["id"].endswith("/virtualNetworks/vnet-acme-prod-neu")
+    assert standby.protect
+    assert prod.one("azure-native:resources:ResourceGroup", "rg-dr").inputs["resourceGroupName"] == "rg-acme-prod-neu-dr"
+
+
+def test_warm_standby_config_rules(prod_settings, dev_settings):
+    del prod_settings["drNetwork"]
+    with pytest.raises(ConfigError) as e:
+        load_config("prod", prod_settings)
+    assert e.value.problems == ["odoo-platform:drNetwork = null: a warm standby needs drLocation and drNetwork (addressSpace, postgresSubnet)"]
+    prod_settings["drNetwork"] = {"addressSpace": "10.30.128.0/17", "postgresSubnet": "10.30.130.0/28"}
+    with pytest.raises(ConfigError) as e:
+        load_config("prod", prod_settings)
+    assert e.value.problems == ['odoo-platform:drNetwork.addressSpace = "10.30.128.0/17": overlaps network.addressSpace 10.30.0.0/16']
+    prod_settings["drNetwork"] = {"addressSpace": "10.31.0.0/16", "postgresSubnet": "10.32.0.0/28"}
+    with pytest.raises(ConfigError) as e:
+        load_config("prod", prod_settings)
+    assert e.value.problems == ['odoo-platform:drNetwork.postgresSubnet = "10.32.0.0/28": lies outside addressSpace 10.31.0.0/16']
