@@ -1,7 +1,7 @@
 """AksCluster: the managed cluster, one node pool per workload class, identity plumbing and the Kubernetes provider."""
 import base64
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -37,6 +37,27 @@ def kubeconfig_for_pulumi(kubeconfig_b64: str) -> str:
         exec_["command"] = "kubelogin"
         exec_["args"] = ["get-token", "--login", "azurecli", "--server-id", AKS_AAD_SERVER_ID]
     return yaml.safe_dump(config)
+
+
+def pool_settings(spec: NodePoolSpec, kubernetes_version: str) -> dict[str, Any]:
+    """What every node pool, inline or separate, takes from its spec: autoscaled Azure Linux VMSS, encrypted at host."""
+    return {
+        "os_type": "Linux",
+        "os_sku": "AzureLinux",
+        "type": "VirtualMachineScaleSets",
+        "orchestrator_version": kubernetes_version,
+        "vm_size": spec.vm_size,
+        "enable_auto_scaling": True,
+        "count": spec.min_count,
+        "min_count": spec.min_count,
+        "max_count": spec.max_count,
+        "max_pods": spec.max_pods,
+        "os_disk_type": spec.os_disk_type,
+        "os_disk_size_gb": spec.os_disk_size_gb,
+        "availability_zones": list(spec.zones) or None,
+        "enable_encryption_at_host": True,
+        "upgrade_settings": containerservice.AgentPoolUpgradeSettingsArgs(max_surge="33%"),
+    }
 
 
 @dataclass(frozen=True)
@@ -193,24 +214,10 @@ class AksCluster(pulumi.ComponentResource):
                 resource_name_=self.cluster.name,
                 resource_group_name=args.resource_group_name,
                 mode="User",
-                os_type="Linux",
-                os_sku="AzureLinux",
-                type="VirtualMachineScaleSets",
-                orchestrator_version=args.kubernetes_version,
-                vm_size=spec.vm_size,
-                enable_auto_scaling=True,
-                count=spec.min_count,
-                min_count=spec.min_count,
-                max_count=spec.max_count,
-                max_pods=spec.max_pods,
-                os_disk_type=spec.os_disk_type,
-                os_disk_size_gb=spec.os_disk_size_gb,
-                availability_zones=list(spec.zones) or None,
-                enable_encryption_at_host=True,
                 vnet_subnet_id=args.user_subnet_id,
                 node_labels={"workload-class": cls},
                 node_taints=[f"workload-class={cls}:NoSchedule"],
-                upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(max_surge="33%"),
+                **pool_settings(spec, args.kubernetes_version),
                 tags=tags,
                 # The autoscaler owns the node count once the pool exists.
                 opts=pulumi.ResourceOptions(parent=self, ignore_changes=["count"]),
@@ -243,24 +250,10 @@ class AksCluster(pulumi.ComponentResource):
         return containerservice.ManagedClusterAgentPoolProfileArgs(
             name="system",
             mode="System",
-            os_type="Linux",
-            os_sku="AzureLinux",
-            type="VirtualMachineScaleSets",
-            orchestrator_version=args.kubernetes_version,
-            vm_size=spec.vm_size,
-            enable_auto_scaling=True,
-            count=spec.min_count,
-            min_count=spec.min_count,
-            max_count=spec.max_count,
-            max_pods=spec.max_pods,
-            os_disk_type=spec.os_disk_type,
-            os_disk_size_gb=spec.os_disk_size_gb,
-            availability_zones=list(spec.zones) or None,
-            enable_encryption_at_host=True,
             vnet_subnet_id=args.system_subnet_id,
             node_labels={"workload-class": "system"},
             node_taints=["CriticalAddonsOnly=true:NoSchedule"],
-            upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(max_surge="33%"),
+            **pool_settings(spec, args.kubernetes_version),
         )
 
     @staticmethod

@@ -15,7 +15,7 @@ from components.db_bootstrap import SERVICE_ACCOUNT as BOOTSTRAP_SERVICE_ACCOUNT
 from components.db_bootstrap import DatabaseBootstrap, DatabaseBootstrapArgs
 from components.landing_zone import DrNetworkPlan, LandingZone, LandingZoneArgs, SubnetPlan
 from components.naming import TenantNames
-from components.odoo_tenant import DataServices, OdooSizing, OdooTenant, OdooTenantArgs, TenantSecrets, WorkingHours
+from components.odoo_tenant import DataServices, OdooTenant, OdooTenantArgs, TenantSecrets, WorkingHours
 from components.postgres import ADMIN_LOGIN, PASSWORD_SPECIALS, PostgresReplica, PostgresServer, PostgresServerArgs
 from components.redis import RedisCache, RedisCacheArgs
 from components.storage import ObjectStorage, ObjectStorageArgs
@@ -241,7 +241,6 @@ def tenant_environment(shared: Platform, tenant: TenantNames) -> dict[str, Any]:
         zone.grant_secret_read(f"{tenant.key}-kv-{purpose}", secret_name, identity.principal_id)
     zone.grant_secret_read(f"{tenant.key}-kv-bootstrap", secrets.db_password, shared.bootstrap_identity.principal_id)
     job = shared.bootstrap.job(tenant, database.password_secret_name)
-    odoo = cfg.profile.odoo
     subnets = cfg.network.subnets
     workloads = OdooTenant(
         tenant.key,
@@ -251,16 +250,7 @@ def tenant_environment(shared: Platform, tenant: TenantNames) -> dict[str, Any]:
             names=tenant,
             base_domain=cfg.base_domain,
             image=cfg.odoo_image,
-            sizing=OdooSizing(
-                web_min_replicas=odoo.web_min_replicas,
-                web_max_replicas=odoo.web_max_replicas,
-                http_workers=odoo.http_workers,
-                cron_threads=odoo.cron_threads,
-                web_cpu_m=odoo.web_cpu_m,
-                web_memory_mib=odoo.web_memory_mib,
-                cron_cpu_m=odoo.cron_cpu_m,
-                cron_memory_mib=odoo.cron_memory_mib,
-            ),
+            sizing=cfg.profile.odoo,
             identity_client_id=identity.client_id,
             data=DataServices(
                 postgres_fqdn=shared.postgres.fqdn,

@@ -2,20 +2,7 @@
 from dataclasses import dataclass
 
 from components.capacity import ConnectionDemand, NodePoolSpec, PodDemand
-
-
-@dataclass(frozen=True)
-class OdooSize:
-    """One tenant environment's Odoo processes."""
-
-    web_min_replicas: int
-    web_max_replicas: int
-    http_workers: int
-    cron_threads: int
-    web_cpu_m: int
-    web_memory_mib: int
-    cron_cpu_m: int
-    cron_memory_mib: int
+from components.odoo_tenant import OdooSizing
 
 
 @dataclass(frozen=True)
@@ -29,7 +16,7 @@ class PostgresSize:
 class SizingProfile:
     system_pool: NodePoolSpec
     user_pools: dict[str, NodePoolSpec]
-    odoo: OdooSize
+    odoo: OdooSizing
     postgres: PostgresSize
     redis_sku: str
 
@@ -42,7 +29,7 @@ PROFILES: dict[str, SizingProfile] = {
             "jobs": NodePoolSpec("Standard_D4ds_v5", 0, 3),
             "integration": NodePoolSpec("Standard_D2ds_v5", 0, 2),
         },
-        odoo=OdooSize(1, 2, http_workers=2, cron_threads=1, web_cpu_m=500, web_memory_mib=1024, cron_cpu_m=500, cron_memory_mib=1024),
+        odoo=OdooSizing(1, 2, http_workers=2, cron_threads=1, web_cpu_m=500, web_memory_mib=1024, cron_cpu_m=500, cron_memory_mib=1024),
         postgres=PostgresSize("Standard_B2ms", "Burstable", 64),
         redis_sku="Balanced_B0",
     ),
@@ -53,7 +40,7 @@ PROFILES: dict[str, SizingProfile] = {
             "jobs": NodePoolSpec("Standard_D4ds_v5", 1, 4),
             "integration": NodePoolSpec("Standard_D4ds_v5", 0, 3),
         },
-        odoo=OdooSize(2, 4, http_workers=4, cron_threads=2, web_cpu_m=1000, web_memory_mib=2048, cron_cpu_m=1000, cron_memory_mib=2048),
+        odoo=OdooSizing(2, 4, http_workers=4, cron_threads=2, web_cpu_m=1000, web_memory_mib=2048, cron_cpu_m=1000, cron_memory_mib=2048),
         postgres=PostgresSize("Standard_D2ds_v5", "GeneralPurpose", 128),
         redis_sku="Balanced_B1",
     ),
@@ -64,7 +51,7 @@ PROFILES: dict[str, SizingProfile] = {
             "jobs": NodePoolSpec("Standard_E4ds_v5", 2, 6),
             "integration": NodePoolSpec("Standard_D4ds_v5", 1, 4),
         },
-        odoo=OdooSize(3, 8, http_workers=6, cron_threads=2, web_cpu_m=1000, web_memory_mib=2560, cron_cpu_m=1000, cron_memory_mib=3072),
+        odoo=OdooSizing(3, 8, http_workers=6, cron_threads=2, web_cpu_m=1000, web_memory_mib=2560, cron_cpu_m=1000, cron_memory_mib=3072),
         postgres=PostgresSize("Standard_D4ds_v5", "GeneralPurpose", 256),
         redis_sku="Balanced_B5",
     ),
@@ -76,7 +63,7 @@ PROFILES: dict[str, SizingProfile] = {
             "jobs": NodePoolSpec("Standard_D8ds_v5", 0, 40),
             "integration": NodePoolSpec("Standard_D4ds_v5", 0, 10),
         },
-        odoo=OdooSize(1, 1, http_workers=2, cron_threads=1, web_cpu_m=500, web_memory_mib=1024, cron_cpu_m=500, cron_memory_mib=1024),
+        odoo=OdooSizing(1, 1, http_workers=2, cron_threads=1, web_cpu_m=500, web_memory_mib=1024, cron_cpu_m=500, cron_memory_mib=1024),
         postgres=PostgresSize("Standard_D16ds_v5", "GeneralPurpose", 1024),
         redis_sku="Balanced_B20",
     ),
@@ -86,7 +73,7 @@ PROFILES: dict[str, SizingProfile] = {
 JOBS_PODS_PER_ENVIRONMENT = 2
 
 
-def tenant_demand(tenants: list[str], odoo: OdooSize) -> dict[str, list[PodDemand]]:
+def tenant_demand(tenants: list[str], odoo: OdooSizing) -> dict[str, list[PodDemand]]:
     """What every tenant environment asks of each workload class at its largest scale."""
     return {
         "web": [PodDemand(t, odoo.web_max_replicas, odoo.web_cpu_m, odoo.web_memory_mib) for t in tenants],
@@ -94,6 +81,6 @@ def tenant_demand(tenants: list[str], odoo: OdooSize) -> dict[str, list[PodDeman
     }
 
 
-def connection_demand(tenants: list[str], odoo: OdooSize) -> list[ConnectionDemand]:
+def connection_demand(tenants: list[str], odoo: OdooSizing) -> list[ConnectionDemand]:
     """Every tenant environment's PostgreSQL connections at full scale (one cron pod each)."""
     return [ConnectionDemand(t, odoo.web_max_replicas, odoo.http_workers, 1, odoo.cron_threads) for t in tenants]
