@@ -11,7 +11,7 @@ from typing import Any, Mapping, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .kube import api
+from .kube import api, secret_provider_spec
 from .naming import TenantNames
 
 NAMESPACE = "odoo-bootstrap"
@@ -121,20 +121,12 @@ class DatabaseBootstrap(pulumi.ComponentResource):
             api_version="secrets-store.csi.x-k8s.io/v1",
             kind="SecretProviderClass",
             metadata=self._meta(f"bootstrap-{tenant.key}"),
-            spec=api({
-                "provider": "azure",
-                "parameters": {
-                    "usePodIdentity": "false",
-                    "clientID": args.identity_client_id,
-                    "keyvaultName": args.key_vault_name,
-                    "tenantId": args.tenant_id,
-                    "objects": (
-                        "array:\n"
-                        f"  - |\n    objectName: {args.admin_secret_name}\n    objectType: secret\n    objectAlias: admin-password\n"
-                        f"  - |\n    objectName: {password_secret_name}\n    objectType: secret\n    objectAlias: tenant-password\n"
-                    ),
-                },
-            }),
+            spec=secret_provider_spec(
+                args.identity_client_id,
+                args.key_vault_name,
+                args.tenant_id,
+                [(args.admin_secret_name, "admin-password"), (password_secret_name, "tenant-password")],
+            ),
             opts=self._opts,
         )
         labels = {**self._labels, "app.kubernetes.io/name": "db-bootstrap", "odoo-platform/tenant-environment": tenant.key}

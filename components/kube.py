@@ -4,8 +4,31 @@ pulumi-kubernetes' TypedDicts use snake_case keys, so pyright cannot check that 
 the platform creates is instead validated against the Kubernetes OpenAPI schema (and the Traefik
 CRDs) in tests. `api()` marks such a literal for the type checker.
 """
-from typing import Any
+from typing import Any, Optional
 
 
 def api(value: dict[str, Any]) -> Any:
     return value
+
+
+def secret_provider_spec(
+    client_id: Any, key_vault_name: Any, tenant_id: Any, objects: list[tuple[str, str]], secret_objects: Optional[list[dict[str, Any]]] = None
+) -> dict[str, Any]:
+    """A SecretProviderClass spec: Key Vault secrets (name, file alias) mounted as files through the CSI driver,
+    read with the pod's workload identity (never a pod-managed identity)."""
+    lines = ["array:"]
+    for object_name, alias in objects:
+        lines += ["  - |", f"    objectName: {object_name}", "    objectType: secret", f"    objectAlias: {alias}"]
+    spec: dict[str, Any] = {
+        "provider": "azure",
+        "parameters": {
+            "usePodIdentity": "false",
+            "clientID": client_id,
+            "keyvaultName": key_vault_name,
+            "tenantId": tenant_id,
+            "objects": "\n".join(lines) + "\n",
+        },
+    }
+    if secret_objects:
+        spec["secretObjects"] = secret_objects
+    return spec

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .kube import api
+from .kube import api, secret_provider_spec
 from .naming import TenantNames
 from .tier import Tier
 from .traefik import ADMIN_ONLY, DATABASE_MANAGER_PATHS, MIDDLEWARES, NAMESPACE as TRAEFIK_NAMESPACE, middleware_ref
@@ -135,14 +135,6 @@ def odoo_conf(names: TenantNames, sizing: OdooSizing, db_host: str) -> str:
     return out.getvalue()
 
 
-def secret_objects(secrets: TenantSecrets) -> str:
-    """The SecretProviderClass `objects` parameter: Key Vault secret -> file name under /mnt/secrets."""
-    lines = ["array:"]
-    for vault_name, file_name in ((secrets.db_password, "db-password"), (secrets.redis_key, "redis-key"), (secrets.admin_password, "admin-password")):
-        lines += ["  - |", f"    objectName: {vault_name}", "    objectType: secret", f"    objectAlias: {file_name}"]
-    return "\n".join(lines) + "\n"
-
-
 class OdooTenant(pulumi.ComponentResource):
     namespace: k8s.core.v1.Namespace
     host: str
@@ -244,16 +236,12 @@ class OdooTenant(pulumi.ComponentResource):
             api_version="secrets-store.csi.x-k8s.io/v1",
             kind="SecretProviderClass",
             metadata=meta("odoo-secrets"),
-            spec=api({
-                "provider": "azure",
-                "parameters": {
-                    "usePodIdentity": "false",
-                    "clientID": args.identity_client_id,
-                    "keyvaultName": data.key_vault_name,
-                    "tenantId": data.tenant_id,
-                    "objects": secret_objects(args.secrets),
-                },
-            }),
+            spec=secret_provider_spec(
+                args.identity_client_id,
+                data.key_vault_name,
+                data.tenant_id,
+                [(args.secrets.db_password, "db-password"), (args.secrets.redis_key, "redis-key"), (args.secrets.admin_password, "admin-password")],
+            ),
             opts=opts_ns,
         )
         config = k8s.core.v1.ConfigMap(

@@ -11,7 +11,7 @@ from typing import Any, Mapping, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .kube import api
+from .kube import api, secret_provider_spec
 from .tier import Tier
 
 CHART = "traefik"
@@ -188,17 +188,13 @@ class TraefikIngress(pulumi.ComponentResource):
             api_version="secrets-store.csi.x-k8s.io/v1",
             kind="SecretProviderClass",
             metadata=api({"name": "platform-tls", "namespace": NAMESPACE, "labels": labels}),
-            spec=api({
-                "provider": "azure",
-                "parameters": {
-                    "usePodIdentity": "false",
-                    "clientID": args.identity_client_id,
-                    "keyvaultName": args.key_vault_name,
-                    "tenantId": args.tenant_id,
-                    # A certificate read as a secret gives the key and the chain, which a TLS secret needs.
-                    "objects": f"array:\n  - |\n    objectName: {args.certificate_name}\n    objectType: secret\n",
-                },
-                "secretObjects": [
+            spec=secret_provider_spec(
+                args.identity_client_id,
+                args.key_vault_name,
+                args.tenant_id,
+                # A certificate read as a secret gives the key and the chain, which a TLS secret needs.
+                [(args.certificate_name, args.certificate_name)],
+                [
                     {
                         "secretName": TLS_SECRET,
                         "type": "kubernetes.io/tls",
@@ -208,7 +204,7 @@ class TraefikIngress(pulumi.ComponentResource):
                         ],
                     }
                 ],
-            }),
+            ),
             opts=after_namespace,
         )
         self.release = k8s.helm.v3.Release(
