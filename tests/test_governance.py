@@ -84,6 +84,26 @@ def untagged(r):
         del r["inputs"]["tags"]["owner"]
 
 
+def default_deny_removed(r):
+    meta = r["inputs"].get("metadata", {})
+    return not (r["type"] == "kubernetes:networking.k8s.io/v1:NetworkPolicy" and (meta["namespace"], meta["name"]) == ("odoo-civil-uat", "default-deny"))
+
+
+def quota_removed(r):
+    return not (r["type"] == "kubernetes:core/v1:ResourceQuota" and r["inputs"]["metadata"]["namespace"] == "odoo-gc-prod")
+
+
+def shared_host(r):
+    if r["type"] == "kubernetes:traefik.io/v1alpha1:IngressRoute" and r["inputs"]["metadata"]["namespace"] == "odoo-gc-qa":
+        for route in r["inputs"]["spec"]["routes"]:
+            route["match"] = route["match"].replace("qa.gc.", "dev.gc.")
+
+
+def privileged_odoo(r):
+    if r["type"] == "kubernetes:apps/v1:Deployment" and r["inputs"]["metadata"]["namespace"] == "odoo-gc-dev":
+        r["inputs"]["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True
+
+
 MUTATIONS = [
     ("prod", vault_public, "keyvault-private-in-production"),
     ("prod", server_unlocked, "stateful-resources-protected-and-locked"),
@@ -96,6 +116,10 @@ MUTATIONS = [
     ("dev", backups_mutable, "backup-container-immutable"),
     ("dev", tls_off, "postgres-secure-transport"),
     ("dev", untagged, "required-tags"),
+    ("dev", default_deny_removed, "tenant-namespace-guardrails"),
+    ("prod", quota_removed, "tenant-namespace-guardrails"),
+    ("dev", shared_host, "tenant-isolation"),
+    ("dev", privileged_odoo, "k8s-no-privileged"),
 ]
 
 
