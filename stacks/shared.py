@@ -1,10 +1,8 @@
 """Composition both tenancy models share: the same topology, sized and hardened by tier."""
 from dataclasses import dataclass
-
 from typing import Any, Optional
 
 import pulumi
-
 import pulumi_random as random
 from pulumi_azure_native import authorization, managedidentity
 

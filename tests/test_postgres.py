@@ -176,8 +176,6 @@ def test_no_replica_with_backups_only(dev):
 
 
 def test_password_outputs_are_secret():
-    captured = {}
-
     def program():
         pg = PostgresServer(
             "pg",
