@@ -82,13 +82,10 @@ class Context:
 Check = Callable[[Mapping[str, Any], Context], Iterable[str]]
 
 
-@dataclass(frozen=True)
-class Rule:
-    name: str
-    description: str
-    types: Sequence[str]
-    check: Check
-    category: str = SECURITY
+@dataclass(frozen=True, kw_only=True)
+class Metadata:
+    """What every policy declares besides its check: where it applies, how bad, which control, how to fix."""
+
     tiers: Sequence[str] = BOTH
     severity: Severity = Severity.HIGH
     framework: str = MCSB
@@ -97,6 +94,15 @@ class Rule:
     remediation: str = ""
     url: str = ""
     config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rule(Metadata):
+    name: str
+    description: str
+    types: Sequence[str]
+    check: Check
+    category: str = SECURITY
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,22 @@ def _framework(rule_framework: str, control: str) -> PolicyComplianceFramework:
     return PolicyComplianceFramework(name=rule_framework, version=versions.get(rule_framework), reference=control or None)
 
 
+def _policy_metadata(rule: Metadata, name: str, description: str, tiers: Sequence[str], level: EnforcementLevel, kind: str) -> dict[str, Any]:
+    """The Policy keyword arguments every policy shares; records the policy's README row."""
+    DOCS.append(PolicyDoc(name, description, _tiers_doc(tiers), level.value, rule.checkov, f"{SHORT[rule.framework]} {rule.control}".strip()))
+    return {
+        "name": name,
+        "description": description,
+        "enforcement_level": level,
+        "config_schema": PolicyConfigSchema(properties={**TIER_SCHEMA, **rule.config}),
+        "severity": rule.severity if level is EnforcementLevel.MANDATORY else Severity.LOW,
+        "framework": _framework(rule.framework, rule.control),
+        "tags": [kind, *(t.replace(" ", "-") for t in tiers)],
+        "remediation_steps": rule.remediation or None,
+        "url": rule.url or None,
+    }
+
+
 def _resource_policy(rule: Rule, name: str, tiers: Sequence[str], level: EnforcementLevel) -> ResourceValidationPolicy:
     types = frozenset(rule.types)
     any_azure = ANY_AZURE in types
@@ -134,19 +156,7 @@ def _resource_policy(rule: Rule, name: str, tiers: Sequence[str], level: Enforce
         for message in rule.check(args.props, Context(tier, config, args.name, args.urn)):
             report(message)
 
-    DOCS.append(PolicyDoc(name, rule.description, _tiers_doc(tiers), level.value, rule.checkov, f"{SHORT[rule.framework]} {rule.control}".strip()))
-    return ResourceValidationPolicy(
-        name=name,
-        description=rule.description,
-        validate=validate,
-        enforcement_level=level,
-        config_schema=PolicyConfigSchema(properties={**TIER_SCHEMA, **rule.config}),
-        severity=rule.severity if level is EnforcementLevel.MANDATORY else Severity.LOW,
-        framework=_framework(rule.framework, rule.control),
-        tags=[rule.category, *(t.replace(" ", "-") for t in tiers)],
-        remediation_steps=rule.remediation or None,
-        url=rule.url or None,
-    )
+    return ResourceValidationPolicy(validate=validate, **_policy_metadata(rule, name, rule.description, tiers, level, rule.category))
 
 
 def _tiers_doc(tiers: Sequence[str]) -> str:
@@ -166,18 +176,10 @@ def policies_for(rule: Rule) -> list[ResourceValidationPolicy]:
 
 
 @dataclass(frozen=True)
-class StackRule:
+class StackRule(Metadata):
     name: str
     description: str
     check: Callable[[Sequence[Any], Context], Iterable[tuple[str, Optional[str]]]]
-    tiers: Sequence[str] = BOTH
-    severity: Severity = Severity.HIGH
-    framework: str = MCSB
-    control: str = ""
-    checkov: str = "-"
-    remediation: str = ""
-    url: str = ""
-    config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def stack_policy(rule: StackRule) -> StackValidationPolicy:
@@ -191,18 +193,8 @@ def stack_policy(rule: StackRule) -> StackValidationPolicy:
         for message, urn in rule.check(args.resources, context):
             report(message, urn)
 
-    DOCS.append(PolicyDoc(rule.name, rule.description, _tiers_doc(rule.tiers), "mandatory", rule.checkov, f"{SHORT[rule.framework]} {rule.control}".strip()))
     return StackValidationPolicy(
-        name=rule.name,
-        description=rule.description,
-        validate=validate,
-        enforcement_level=EnforcementLevel.MANDATORY,
-        config_schema=PolicyConfigSchema(properties={**TIER_SCHEMA, **rule.config}),
-        severity=rule.severity,
-        framework=_framework(rule.framework, rule.control),
-        tags=["stack", *(t.replace(" ", "-") for t in rule.tiers)],
-        remediation_steps=rule.remediation or None,
-        url=rule.url or None,
+        validate=validate, **_policy_metadata(rule, rule.name, rule.description, rule.tiers, EnforcementLevel.MANDATORY, "stack")
     )
 
 
