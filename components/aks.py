@@ -15,6 +15,8 @@ from .tier import LockLevel, Tier
 
 # Entra ID application of the AKS AAD server, which kubelogin requests tokens for.
 AKS_AAD_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
+# Azure CNI Overlay's pod address space: outside the VNet, and not covered by the VirtualNetwork service tag.
+POD_CIDR = "192.168.0.0/16"
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class AksClusterArgs:
     system_pool: NodePoolSpec
     user_pools: Mapping[str, NodePoolSpec]
     maintenance: MaintenanceWindow = MaintenanceWindow()
+    # The principal that runs `pulumi up` (getClientConfig's object id): it creates the Kubernetes objects.
+    deployer_object_id: pulumi.Input[str] = ""
     # Non-production only: who may reach the public API server. Production is a private cluster.
     api_server_cidrs: Sequence[str] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -93,11 +97,12 @@ class AksCluster(pulumi.ComponentResource):
         production = tier.is_production
         if not production and not args.api_server_cidrs:
             raise ValueError("a non-production cluster needs api_server_cidrs: an empty list would leave the API server open")
+        if args.deployer_object_id == "":
+            raise ValueError("deployer_object_id must name the principal that deploys the Kubernetes objects")
         self._args = args
         tags = dict(args.tags)
         system, user_pools = pools_for_tier(tier, args.system_pool, args.user_pools)
         self.system_pool, self.user_pool_specs = system, user_pools
-        child = pulumi.ResourceOptions(parent=self)
 
         # Bring-your-own VNet and kubelet identity: the control plane must manage both before the cluster exists.
         cp_principal = args.control_plane_identity.principal_id
@@ -155,7 +160,7 @@ class AksCluster(pulumi.ComponentResource):
                 network_plugin_mode="overlay",
                 network_dataplane="cilium",
                 network_policy="cilium",
-                pod_cidr="192.168.0.0/16",
+                pod_cidr=POD_CIDR,
                 service_cidr="172.16.0.0/16",
                 dns_service_ip="172.16.0.10",
                 load_balancer_sku="standard",
@@ -197,18 +202,12 @@ class AksCluster(pulumi.ComponentResource):
         management_lock("aks", self.cluster.id, args.lock, self)
         diagnostic_setting("aks", self.cluster.id, args.diagnostics, self, log_categories=["kube-audit-admin", "guard"])
 
-        for config_name in ("aksManagedAutoUpgradeSchedule", "aksManagedNodeOSUpgradeSchedule"):
-            containerservice.MaintenanceConfiguration(
-                f"aks-{config_name}",
-                config_name=config_name,
-                resource_name_=self.cluster.name,
-                resource_group_name=args.resource_group_name,
-                maintenance_window=self._window(args.maintenance),
-                opts=child,
-            )
-
-        self.pools = {
-            cls: containerservice.AgentPool(
+        # AKS runs one operation at a time on a cluster ("OperationNotAllowed: Another agentpool operation ... is in
+        # progress", aka.ms/aks-pending-operation): pools and maintenance configurations are created one after another.
+        last: pulumi.Resource = self.cluster
+        self.pools = {}
+        for cls, spec in user_pools.items():
+            last = self.pools[cls] = containerservice.AgentPool(
                 f"pool-{cls}",
                 agent_pool_name=check_name("generic", cls),
                 resource_name_=self.cluster.name,
@@ -220,10 +219,24 @@ class AksCluster(pulumi.ComponentResource):
                 **pool_settings(spec, args.kubernetes_version),
                 tags=tags,
                 # The autoscaler owns the node count once the pool exists.
-                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["count"]),
+                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["count"], depends_on=[last]),
             )
-            for cls, spec in user_pools.items()
-        }
+        for config_name in ("aksManagedAutoUpgradeSchedule", "aksManagedNodeOSUpgradeSchedule"):
+            last = containerservice.MaintenanceConfiguration(
+                f"aks-{config_name}",
+                config_name=config_name,
+                resource_name_=self.cluster.name,
+                resource_group_name=args.resource_group_name,
+                maintenance_window=self._window(args.maintenance),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[last]),
+            )
+        self.last_operation = last
+
+        # Azure RBAC for Kubernetes without local accounts: Owner or Contributor carry no Kubernetes data actions, so
+        # the principal running `pulumi up` gets cluster admin through Azure RBAC to create the Kubernetes objects.
+        deployer = role_assignment(
+            f"{name}-deployer", self.cluster.id, "Azure Kubernetes Service RBAC Cluster Admin", args.deployer_object_id, self, principal_type=None
+        )
 
         self.oidc_issuer_url = self.cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p and p.issuer_url else "")
         credentials = containerservice.list_managed_cluster_user_credentials_output(
@@ -234,7 +247,7 @@ class AksCluster(pulumi.ComponentResource):
             "aks",
             kubeconfig=kubeconfig,
             enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(self.pools.values())),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.last_operation, deployer]),
         )
         self.register_outputs(
             {

@@ -6,7 +6,7 @@ the tenant's login role (no superuser, no CREATEDB, no CREATEROLE), sets its pas
 Vault and hands it ownership of its database and nothing else. Re-running is safe.
 """
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -19,13 +19,25 @@ SERVICE_ACCOUNT = "db-bootstrap"
 SECRETS_DIR = "/mnt/secrets"
 PSQL_UID = 10070  # a high UID, clear of host users
 
-# psql reads the tenant password from its file itself (backquote expansion), so it never appears in argv.
+# The tenant password reaches psql on its stdin and psql's \password hashes it (SCRAM, per the server's
+# password_encryption) before sending ALTER ROLE ... PASSWORD 'SCRAM-SHA-256$...': the clear password is in
+# no argv, no psql variable and no statement the server could log (log_statement, log_min_error_statement,
+# log_min_duration_statement). \password reads stdin because a Job has no terminal (/dev/tty).
 # No NOSUPERUSER: the Azure server admin is no superuser, cannot name that attribute, and cannot grant it either.
+# PostgreSQL 16+: a role made by a non-superuser CREATEROLE role already grants its creator membership WITH
+# ADMIN OPTION but INHERIT FALSE, SET FALSE; ALTER DATABASE ... OWNER TO needs SET (and INHERIT, to own the
+# database on a re-run), so MEMBER is no longer the test. The GRANT ... WITH form exists from 16 only.
 BOOTSTRAP_SQL = r"""\set ON_ERROR_STOP on
-\set pw `cat "$TENANT_PASSWORD_FILE"`
+SELECT current_setting('server_version_num')::int >= 160000 AS grant_has_options \gset
 SELECT format('CREATE ROLE %I LOGIN', :'role') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \gexec
-SELECT format('ALTER ROLE %I WITH LOGIN NOCREATEDB NOCREATEROLE INHERIT PASSWORD %L', :'role', :'pw') \gexec
-SELECT format('GRANT %I TO %I', :'role', current_user) WHERE NOT pg_has_role(current_user, :'role', 'MEMBER') \gexec
+SELECT format('ALTER ROLE %I WITH LOGIN NOCREATEDB NOCREATEROLE INHERIT', :'role') \gexec
+\password :"role"
+\if :grant_has_options
+SELECT format('GRANT %I TO %I WITH INHERIT TRUE, SET TRUE', :'role', current_user)
+ WHERE NOT (pg_has_role(current_user, :'role', 'SET') AND pg_has_role(current_user, :'role', 'USAGE')) \gexec
+\else
+SELECT format('GRANT %I TO %I', :'role', current_user) WHERE NOT pg_has_role(current_user, :'role', 'USAGE') \gexec
+\endif
 SELECT format('ALTER DATABASE %I OWNER TO %I', :'db', :'role') \gexec
 SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'db') \gexec
 SELECT format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I', :'db', :'role') \gexec
@@ -33,23 +45,110 @@ SELECT format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I', :'db', :'role') \
 SELECT format('ALTER SCHEMA public OWNER TO %I', :'role') \gexec
 """
 
-BOOTSTRAP_SH = """#!/bin/sh
+# PGPORT and PGSSLMODE exist for the tests (a local server without TLS); the Job sets neither.
+# printf is a builtin of every sh (dash, busybox ash, bash): the password is never an argument of a process.
+BOOTSTRAP_SH = r"""#!/bin/sh
 set -eu
 PGPASSWORD="$(cat "${ADMIN_PASSWORD_FILE:-/mnt/secrets/admin-password}")"
 export PGPASSWORD
-exec psql "host=$PGHOST port=5432 dbname=postgres user=$PGADMIN sslmode=require" \\
-  -v role="$TENANT_ROLE" -v db="$TENANT_DATABASE" -f "${BOOTSTRAP_SQL:-/etc/bootstrap/bootstrap.sql}"
+tenant_password="$(cat "$TENANT_PASSWORD_FILE")"
+printf '%s\n%s\n' "$tenant_password" "$tenant_password" |
+  psql -X "host=$PGHOST port=${PGPORT:-5432} dbname=postgres user=$PGADMIN sslmode=${PGSSLMODE:-require}" \
+    -v role="$TENANT_ROLE" -v db="$TENANT_DATABASE" -f "${BOOTSTRAP_SQL:-/etc/bootstrap/bootstrap.sql}"
 """
+
+
+# The Odoo database initialisation step: Odoo runs with list_db = False and a fixed db_name, so nothing
+# else ever creates its schema. Run inside the Odoo image, as the tenant role, before Odoo starts (the
+# platform's entrypoint has rendered the final odoo.conf at ODOO_CONF_PATH). It installs the modules once,
+# then makes sure attachments go to Azure Blob storage: camptocamp's attachment_azure (odoo-cloud-platform
+# 17.0) stores there only when installed and when the system parameter ir_attachment.location is `azure`
+# (ir.attachment._storage() reads it from ir_config_parameter). A re-run is a no-op but for that parameter.
+# Environment: PGHOST, PGPORT (5432), PGDATABASE, PGUSER, DB_PASSWORD_FILE, PGSSLMODE (require),
+# ODOO_REQUIRED_MODULES (comma-separated, e.g. ODOO_REQUIRED_MODULES below); ODOO_BIN (odoo) for tests.
+ODOO_CONF_PATH = "/run/odoo/odoo.conf"
+ODOO_REQUIRED_MODULES = "base,web,session_redis,attachment_azure"
+ODOO_ATTACHMENT_LOCATION = "azure"
+
+# Prints t when ir_module_module exists and every module of :'modules' is 'installed', f otherwise.
+ODOO_INIT_CHECK_SQL = r"""SELECT to_regclass('ir_module_module') IS NOT NULL AS has_module_table \gset
+\if :has_module_table
+SELECT coalesce(bool_and(m.state IS NOT DISTINCT FROM 'installed'), false)
+  FROM unnest(string_to_array(:'modules', ',')) AS wanted(name)
+  LEFT JOIN ir_module_module AS m ON m.name = wanted.name;
+\else
+SELECT false;
+\endif
+"""
+
+# Odoo 17's ir_config_parameter: key varchar unique (key_uniq), value text; uid 1 is Odoo's superuser;
+# Odoo keeps create/write dates as UTC timestamps without time zone.
+ODOO_INIT_PARAMETER_SQL = r"""INSERT INTO ir_config_parameter AS p (key, value, create_uid, create_date, write_uid, write_date)
+VALUES (:'key', :'value', 1, now() AT TIME ZONE 'UTC', 1, now() AT TIME ZONE 'UTC')
+ON CONFLICT (key) DO UPDATE SET value = excluded.value, write_uid = excluded.write_uid, write_date = excluded.write_date
+WHERE p.value IS DISTINCT FROM excluded.value;
+"""
+
+ODOO_INIT_SH = (
+    r"""#!/bin/sh
+set -eu
+: "${PGHOST:?}" "${PGDATABASE:?}" "${PGUSER:?}" "${DB_PASSWORD_FILE:?}" "${ODOO_REQUIRED_MODULES:?}"
+case "$ODOO_REQUIRED_MODULES" in
+  *[!a-z0-9_,]* | ,* | *, | *,,*) echo "odoo-init: ODOO_REQUIRED_MODULES must be module names separated by commas" >&2; exit 2 ;;
+esac
+PGPORT="${PGPORT:-5432}"
+PGSSLMODE="${PGSSLMODE:-require}"
+PGPASSWORD="$(cat "$DB_PASSWORD_FILE")"
+export PGHOST PGPORT PGDATABASE PGUSER PGSSLMODE PGPASSWORD
+
+initialised() {
+  psql -X -q -A -t -v ON_ERROR_STOP=1 -v modules="$ODOO_REQUIRED_MODULES" <<'SQL'
+"""
+    + ODOO_INIT_CHECK_SQL
+    + r"""SQL
+}
+
+# an assignment, so that a failing psql (unreachable server, wrong password) stops the script here
+ready="$(initialised)"
+if [ "$ready" = t ]; then
+  echo "odoo-init: $PGDATABASE already has $ODOO_REQUIRED_MODULES installed"
+else
+  echo "odoo-init: installing $ODOO_REQUIRED_MODULES in $PGDATABASE"
+  if ! "${ODOO_BIN:-odoo}" -c """
+    + ODOO_CONF_PATH
+    + r""" -d "$PGDATABASE" -i "$ODOO_REQUIRED_MODULES" --stop-after-init --without-demo=all; then
+    echo "odoo-init: odoo failed to install $ODOO_REQUIRED_MODULES in $PGDATABASE" >&2
+    exit 1
+  fi
+  # odoo only warns about a module it cannot find, and exits 0
+  ready="$(initialised)"
+  if [ "$ready" != t ]; then
+    echo "odoo-init: after odoo -i, $PGDATABASE still lacks some of $ODOO_REQUIRED_MODULES" >&2
+    exit 1
+  fi
+fi
+
+psql -X -q -v ON_ERROR_STOP=1 -v key=ir_attachment.location -v value="""
+    + ODOO_ATTACHMENT_LOCATION
+    + r""" <<'SQL'
+"""
+    + ODOO_INIT_PARAMETER_SQL
+    + r"""SQL
+echo "odoo-init: ir_attachment.location is """
+    + ODOO_ATTACHMENT_LOCATION
+    + r""""
+"""
+)
 
 
 @dataclass(frozen=True)
 class DatabaseBootstrapArgs:
     provider: k8s.Provider
-    image: str
+    image: pulumi.Input[str]
     identity_client_id: pulumi.Input[str]
     tenant_id: pulumi.Input[str]
     key_vault_name: pulumi.Input[str]
-    admin_secret_name: str
+    admin_secret_name: pulumi.Input[str]
     admin_login: str
     postgres_fqdn: pulumi.Input[str]
     postgres_cidr: str
@@ -113,7 +212,7 @@ class DatabaseBootstrap(pulumi.ComponentResource):
     def _meta(self, object_name: str) -> Any:
         return {"name": object_name, "namespace": NAMESPACE, "labels": self._labels}
 
-    def job(self, tenant: TenantNames, password_secret_name: str) -> k8s.batch.v1.Job:
+    def job(self, tenant: TenantNames, password_secret_name: pulumi.Input[str], depends_on: Sequence[pulumi.Resource] = ()) -> k8s.batch.v1.Job:
         """The Job that makes `tenant`'s role own `tenant`'s database."""
         args = self._args
         provider_class = k8s.apiextensions.CustomResource(
@@ -182,5 +281,5 @@ class DatabaseBootstrap(pulumi.ComponentResource):
                     },
                 },
             }),
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace, self.script, provider_class]),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace, self.script, provider_class, *depends_on]),
         )

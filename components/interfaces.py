@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
 import pulumi
+import pulumi_random as random
 from pulumi_azure_native import authorization, keyvault, monitor, network
 
 from .tier import LockLevel
@@ -16,6 +17,9 @@ ROLES = {
     "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
     "Network Contributor": "4d97b98b-1d4f-4787-a291-c67834d212e7",
     "Managed Identity Operator": "f1a07417-d97a-45cb-824c-7a7467783830",
+    "AcrPull": "7f951dda-4ed3-4680-a7ca-43fe172d538d",
+    "Azure Kubernetes Service RBAC Cluster Admin": "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
+    "DNS Zone Contributor": "befefa01-2a29-4197-83a8-272ff33ce314",
 }
 
 
@@ -43,9 +47,10 @@ def diagnostic_setting(
     parent: pulumi.Resource,
     log_categories: Sequence[str] = (),
     log_category_groups: Sequence[str] = (),
-    metrics: bool = True,
+    metric_categories: Sequence[str] = ("AllMetrics",),
 ) -> monitor.DiagnosticSetting:
-    """Send the target's logs (by category or category group) and metrics to the workspace."""
+    """Send the target's logs (by category or category group) and metrics to the workspace. Categories differ per
+    resource type (storage services export `Capacity` and `Transaction`, NSGs no metrics): tools/deploy_rules.py checks them."""
     logs = [monitor.DiagnosticsLogSettingsArgs(category=c, enabled=True) for c in log_categories]
     logs += [monitor.DiagnosticsLogSettingsArgs(category_group=g, enabled=True) for g in log_category_groups]
     return monitor.DiagnosticSetting(
@@ -55,7 +60,7 @@ def diagnostic_setting(
         workspace_id=diagnostics.workspace_id,
         log_analytics_destination_type="Dedicated",
         logs=logs or None,
-        metrics=[monitor.DiagnosticsMetricSettingsArgs(category="AllMetrics", enabled=True)] if metrics else None,
+        metrics=[monitor.DiagnosticsMetricSettingsArgs(category=c, enabled=True) for c in metric_categories] or None,
         opts=pulumi.ResourceOptions(parent=parent),
     )
 
@@ -134,17 +139,15 @@ def role_assignment(
 def key_vault_secret(
     name: str, secret_name: str, value: pulumi.Input[str], vault_name: pulumi.Input[str], vault_resource_group_name: pulumi.Input[str], parent: pulumi.Resource
 ) -> keyvault.Secret:
-    """A Key Vault secret whose value stays secret in Pulumi state, plans and logs."""
+    """A Key Vault secret whose value stays secret in Pulumi state, plans and logs. Its Azure name is `secret_name`
+    plus a generation suffix: a deleted secret keeps its name for the vault's soft-delete period, so a re-added
+    environment or a rebuilt stack must not ask for the same name (read it from `.name`)."""
+    generation = random.RandomId(f"{name}-generation", byte_length=3, keepers={"secret": secret_name}, opts=pulumi.ResourceOptions(parent=parent))
     return keyvault.Secret(
         name,
-        secret_name=secret_name,
+        secret_name=pulumi.Output.concat(secret_name, "-", generation.hex),
         vault_name=vault_name,
         resource_group_name=vault_resource_group_name,
         properties=keyvault.SecretPropertiesArgs(value=pulumi.Output.secret(value), content_type="password"),
         opts=pulumi.ResourceOptions(parent=parent),
     )
-
-
-def secret_id(vault_id: pulumi.Input[str], secret_name: str) -> pulumi.Output[str]:
-    """The ARM id of one secret: the narrowest scope a Key Vault role can be granted on."""
-    return pulumi.Output.concat(vault_id, "/secrets/", secret_name)

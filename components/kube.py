@@ -6,19 +6,25 @@ CRDs) in tests. `api()` marks such a literal for the type checker.
 """
 from typing import Any, Optional
 
+import pulumi
+
 
 def api(value: dict[str, Any]) -> Any:
     return value
 
 
 def secret_provider_spec(
-    client_id: Any, key_vault_name: Any, tenant_id: Any, objects: list[tuple[str, str]], secret_objects: Optional[list[dict[str, Any]]] = None
+    client_id: Any, key_vault_name: Any, tenant_id: Any, objects: list[tuple[Any, str]], secret_objects: Optional[list[dict[str, Any]]] = None
 ) -> dict[str, Any]:
     """A SecretProviderClass spec: Key Vault secrets (name, file alias) mounted as files through the CSI driver,
-    read with the pod's workload identity (never a pod-managed identity)."""
-    lines = ["array:"]
-    for object_name, alias in objects:
-        lines += ["  - |", f"    objectName: {object_name}", "    objectType: secret", f"    objectAlias: {alias}"]
+    read with the pod's workload identity (never a pod-managed identity). Names may be outputs (generation-suffixed)."""
+
+    def render(names: list[str]) -> str:
+        lines = ["array:"]
+        for object_name, (_, alias) in zip(names, objects):
+            lines += ["  - |", f"    objectName: {object_name}", "    objectType: secret", f"    objectAlias: {alias}"]
+        return "\n".join(lines) + "\n"
+
     spec: dict[str, Any] = {
         "provider": "azure",
         "parameters": {
@@ -26,7 +32,7 @@ def secret_provider_spec(
             "clientID": client_id,
             "keyvaultName": key_vault_name,
             "tenantId": tenant_id,
-            "objects": "\n".join(lines) + "\n",
+            "objects": pulumi.Output.all(*[name for name, _ in objects]).apply(render),
         },
     }
     if secret_objects:

@@ -3,6 +3,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
 import pulumi
+import pulumi_random as random
 from pulumi_azure_native import authorization, keyvault, managedidentity, network, operationalinsights, privatedns, resources
 
 from .interfaces import (
@@ -13,9 +14,8 @@ from .interfaces import (
     management_lock,
     private_endpoint,
     role_assignment,
-    secret_id,
 )
-from .naming import Naming
+from .naming import GENERATION_CHARS, Naming
 from .tier import LockLevel, Tier, protect_for
 
 RESOURCE_GROUPS = ("network", "management", "compute", "data")
@@ -27,6 +27,8 @@ class SubnetPlan:
     aks_user: str
     private_endpoints: str
     postgres: str
+    # Where the deployment runner lives when the API server and Key Vault are private (production).
+    runners: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,10 @@ class LandingZoneArgs:
     admin_cidrs: Sequence[str] = ()
     # User-assigned identities to create, by purpose (e.g. "aks", "kubelet").
     identities: Sequence[str] = ()
-    # Open 80/443 from the Internet to the user node subnet, for a public ingress load balancer.
-    public_ingress: bool = False
+    # The subnet (purpose) whose nodes run a public ingress: 80/443 open to the Internet there only.
+    public_ingress_subnet: Optional[str] = None
+    # Azure CNI Overlay's pod CIDR: pod-to-pod traffic between nodes is not encapsulated and crosses the subnet NSGs.
+    pod_cidr: Optional[str] = None
     dr: Optional[DrNetworkPlan] = None
     tags: Mapping[str, str] = field(default_factory=dict)
     lock: Optional[LockLevel] = None
@@ -62,15 +66,22 @@ def _dns_zones(naming: Naming) -> dict[str, str]:
         "redisEnterprise": "privatelink.redis.azure.net",
         "blob": "privatelink.blob.core.windows.net",
         "vault": "privatelink.vaultcore.azure.net",
+        "registry": "privatelink.azurecr.io",
     }
 
 
-def _inbound_allows(purpose: str, public_ingress: bool) -> list[tuple[str, str, str]]:
+def inbound_allows(purpose: str, public_ingress_subnet: Optional[str], pod_cidr: Optional[str]) -> list[tuple[str, str, str]]:
     """(rule name, source, destination ports) allowed into each subnet; everything else is denied."""
-    allows = [("allow-vnet", "VirtualNetwork", "*"), ("allow-azure-lb", "AzureLoadBalancer", "*")]
     if purpose == "postgres":
-        allows = [("allow-vnet-postgres", "VirtualNetwork", "5432")]
-    if purpose == "aks-user" and public_ingress:
+        # HA and replicas talk to each other on 5432 inside the VNet (and peered DR VNet), as do clients.
+        return [("allow-vnet-postgres", "VirtualNetwork", "5432")]
+    allows = [("allow-vnet", "VirtualNetwork", "*"), ("allow-azure-lb", "AzureLoadBalancer", "*")]
+    if purpose.startswith("aks-") and pod_cidr:
+        # The pod CIDR is not in the VirtualNetwork tag; overlay pod traffic keeps pod addresses between nodes
+        # (AKS docs, "Azure CNI Overlay: network security groups": allow pod CIDR to pod CIDR and node to pod CIDR).
+        allows.append(("allow-pod-cidr", pod_cidr, "*"))
+    if purpose == public_ingress_subnet:
+        # externalTrafficPolicy Local keeps the client address: packets arrive from the Internet, on the ingress nodes.
         allows.append(("allow-internet-https", "Internet", "443"))
         allows.append(("allow-internet-http-redirect", "Internet", "80"))
     return allows
@@ -98,7 +109,10 @@ class LandingZone(pulumi.ComponentResource):
             group = resources.ResourceGroup(
                 f"rg-{purpose}", resource_group_name=naming.resource_group(purpose), location=location, tags=tags, opts=child
             )
-            management_lock(f"rg-{purpose}", group.id, args.lock, self)
+            # Not the network group: it holds the PostgreSQL private DNS zone, which HA failover rewrites, and Microsoft
+            # says not to lock that zone or its records ("Networking with private access"). Its VNet is locked instead.
+            if purpose != "network":
+                management_lock(f"rg-{purpose}", group.id, args.lock, self)
             self.resource_groups[purpose] = group
         rg_network = self.resource_groups["network"].name
         rg_management = self.resource_groups["management"].name
@@ -125,11 +139,13 @@ class LandingZone(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        management_lock("vnet", self.vnet.id, args.lock, self)
         plan = {
             "aks-system": args.subnets.aks_system,
             "aks-user": args.subnets.aks_user,
             "private-endpoints": args.subnets.private_endpoints,
             "postgres": args.subnets.postgres,
+            **({"runners": args.subnets.runners} if args.subnets.runners else {}),
         }
         self.subnet_ids = {}
         previous: Optional[network.Subnet] = None
@@ -139,11 +155,11 @@ class LandingZone(pulumi.ComponentResource):
                 network_security_group_name=naming.resource("nsg", purpose),
                 resource_group_name=rg_network,
                 location=location,
-                security_rules=self._security_rules(purpose, args.public_ingress),
+                security_rules=self._security_rules(purpose, args.public_ingress_subnet, args.pod_cidr),
                 tags=tags,
                 opts=child,
             )
-            diagnostic_setting(f"nsg-{purpose}", nsg.id, self.diagnostics, self, log_category_groups=["allLogs"], metrics=False)
+            diagnostic_setting(f"nsg-{purpose}", nsg.id, self.diagnostics, self, log_category_groups=["allLogs"], metric_categories=())
             subnet = network.Subnet(
                 f"snet-{purpose}",
                 subnet_name=naming.subnet(purpose),
@@ -158,11 +174,16 @@ class LandingZone(pulumi.ComponentResource):
                 ]
                 if purpose == "postgres"
                 else None,
+                # WAL archiving and backups go to Azure Storage; with default outbound access off, a service endpoint
+                # is that path ("Networking with private access": add a Microsoft.Storage service endpoint for HA).
+                service_endpoints=[network.ServiceEndpointPropertiesFormatArgs(service="Microsoft.Storage")] if purpose == "postgres" else None,
                 # Azure updates one subnet of a VNet at a time: create them one after another.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[previous] if previous else None),
             )
             previous = subnet
             self.subnet_ids[purpose] = subnet.id
+        assert previous is not None
+        self._last_subnet: network.Subnet = previous
 
         self.dns_zone_ids, self.dns_links = {}, {}
         self._dns_zone_names = _dns_zones(naming)
@@ -189,9 +210,15 @@ class LandingZone(pulumi.ComponentResource):
             dns_zone_ids=self.dns_zone_ids,
         )
 
+        # A deleted vault's name stays taken for 90 days (purge protection): a non-production stack that is destroyed
+        # and rebuilt gets a new generation suffix. Production keeps one name; recreating it is meant to be hard.
+        vault_name: pulumi.Input[str] = naming.key_vault()
+        if not tier.is_production:
+            generation = random.RandomId("kv-generation", byte_length=GENERATION_CHARS // 2, opts=child)
+            vault_name = generation.hex.apply(naming.key_vault)
         self.key_vault = keyvault.Vault(
             "kv",
-            vault_name=naming.key_vault(),
+            vault_name=vault_name,
             resource_group_name=rg_management,
             location=location,
             properties=keyvault.VaultPropertiesArgs(
@@ -264,11 +291,11 @@ class LandingZone(pulumi.ComponentResource):
             network_security_group_name=dr_naming.resource("nsg", "postgres"),
             resource_group_name=group.name,
             location=dr.location,
-            security_rules=self._security_rules("postgres", False),
+            security_rules=self._security_rules("postgres", None, None),
             tags=tags,
             opts=child,
         )
-        diagnostic_setting("nsg-dr-postgres", nsg.id, self.diagnostics, self, log_category_groups=["allLogs"], metrics=False)
+        diagnostic_setting("nsg-dr-postgres", nsg.id, self.diagnostics, self, log_category_groups=["allLogs"], metric_categories=())
         subnet = network.Subnet(
             "snet-dr-postgres",
             subnet_name=naming.subnet("postgres"),
@@ -278,8 +305,29 @@ class LandingZone(pulumi.ComponentResource):
             network_security_group=network.NetworkSecurityGroupArgs(id=nsg.id),
             default_outbound_access=False,
             delegations=[network.DelegationArgs(name="postgres-flexible-server", service_name="Microsoft.DBforPostgreSQL/flexibleServers")],
+            service_endpoints=[network.ServiceEndpointPropertiesFormatArgs(service="Microsoft.Storage")],
             opts=child,
         )
+        management_lock("vnet-dr", vnet.id, self._lock, self)
+        # A cross-region replica with private access needs the two VNets connected, both ways ("Networking with
+        # private access": replication across regions requires virtual network peering).
+        for peering_name, local_rg, local_vnet, remote in (
+            ("peer-primary-to-dr", self.resource_groups["network"].name, self.vnet.name, vnet.id),
+            ("peer-dr-to-primary", group.name, vnet.name, self.vnet.id),
+        ):
+            network.VirtualNetworkPeering(
+                peering_name,
+                virtual_network_peering_name=peering_name,
+                resource_group_name=local_rg,
+                virtual_network_name=local_vnet,
+                remote_virtual_network=network.SubResourceArgs(id=remote),
+                allow_virtual_network_access=True,
+                allow_forwarded_traffic=False,
+                allow_gateway_transit=False,
+                use_remote_gateways=False,
+                # A VNet takes one update at a time: after its subnets.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self._last_subnet, subnet]),
+            )
         self.dns_links["postgres-dr"] = privatedns.VirtualNetworkLink(
             "dns-postgres-dr-link",
             virtual_network_link_name=f"link-{dr_naming.resource('vnet')}",
@@ -297,12 +345,13 @@ class LandingZone(pulumi.ComponentResource):
         """Keep a generated secret in the landing zone's Key Vault (value secret end to end)."""
         return key_vault_secret(f"kv-{secret_name}", secret_name, value, self.key_vault.name, self.resource_groups["management"].name, self)
 
-    def grant_secret_read(self, name: str, secret_name: str, principal_id: pulumi.Input[str]) -> authorization.RoleAssignment:
-        """Key Vault Secrets User for one identity on exactly one secret, never the whole vault."""
-        return role_assignment(name, secret_id(self.key_vault.id, secret_name), "Key Vault Secrets User", principal_id, self)
+    def grant_secret_read(self, name: str, secret: keyvault.Secret, principal_id: pulumi.Input[str]) -> authorization.RoleAssignment:
+        """Key Vault Secrets User for one identity on exactly one secret, never the whole vault. Scoped to the secret's
+        own id, so the grant waits for the secret (whether ARM accepts a scope that does not exist yet is not documented)."""
+        return role_assignment(name, secret.id, "Key Vault Secrets User", principal_id, self)
 
     @staticmethod
-    def _security_rules(purpose: str, public_ingress: bool) -> list[network.SecurityRuleArgs]:
+    def _security_rules(purpose: str, public_ingress_subnet: Optional[str], pod_cidr: Optional[str]) -> list[network.SecurityRuleArgs]:
         rules = [
             network.SecurityRuleArgs(
                 name=rule_name,
@@ -315,7 +364,7 @@ class LandingZone(pulumi.ComponentResource):
                 destination_address_prefix="*",
                 destination_port_range=ports,
             )
-            for i, (rule_name, source, ports) in enumerate(_inbound_allows(purpose, public_ingress))
+            for i, (rule_name, source, ports) in enumerate(inbound_allows(purpose, public_ingress_subnet, pod_cidr))
         ]
         rules.append(
             network.SecurityRuleArgs(

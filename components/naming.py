@@ -7,6 +7,8 @@ configuration that would produce a name Azure rejects fails before anything is c
 import re
 from dataclasses import dataclass
 
+from .tier import tier_for_stack
+
 # Azure regions the platform knows, with the short code used in names.
 REGION_CODES: dict[str, str] = {
     "westeurope": "weu",
@@ -52,6 +54,7 @@ _RULES: dict[str, tuple[int, int, str, str]] = {
     "aks": (1, 63, r"^[a-zA-Z0-9][-a-zA-Z0-9_]*[a-zA-Z0-9]$", "letters, digits, '-' and '_'"),
     "postgres": (3, 63, r"^[a-z0-9][-a-z0-9]*[a-z0-9]$", "lowercase letters, digits and hyphens"),
     "redis": (1, 60, r"^[a-zA-Z0-9](?!.*--)[-a-zA-Z0-9]*[a-zA-Z0-9]$", "letters, digits and single hyphens"),
+    "container_registry": (5, 50, r"^[a-z0-9]+$", "lowercase letters and digits only"),
     "identity": (3, 128, r"^[a-zA-Z0-9][-a-zA-Z0-9_]*$", "letters, digits, '-' and '_'"),
 }
 
@@ -102,6 +105,9 @@ class TenantNames:
         return f"{self.environment}.{self.unit}.{base_domain}"
 
 
+GENERATION_CHARS = 4
+
+
 @dataclass(frozen=True)
 class Naming:
     """Names for one stack in one region: `<abbr>-<org>-<stack>-<region>[-<purpose>]`."""
@@ -134,14 +140,19 @@ class Naming:
     def identity(self, purpose: str) -> str:
         return check_name("identity", f"id-{self.base}-{purpose}")
 
-    def key_vault(self) -> str:
-        return check_name("key_vault", f"kv-{self.base}")
+    def key_vault(self, generation: str = "") -> str:
+        """`generation` (GENERATION_CHARS hex characters) tells rebuilt non-production vaults apart: a deleted vault's
+        name stays taken for its soft-delete period."""
+        return check_name("key_vault", "-".join(p for p in (f"kv-{self.base}", generation) if p))
 
     def log_analytics(self) -> str:
         return check_name("log_analytics", f"log-{self.base}")
 
     def storage_account(self, purpose: str = "") -> str:
         return check_name("storage_account", re.sub(r"[^a-z0-9]", "", f"st{self.org}{self.stack}{self.region}{purpose}"))
+
+    def container_registry(self) -> str:
+        return check_name("container_registry", re.sub(r"[^a-z0-9]", "", f"cr{self.org}{self.stack}{self.region}"))
 
     def aks(self) -> str:
         return check_name("aks", f"aks-{self.base}")
@@ -156,9 +167,11 @@ class Naming:
         """Every name whose length depends only on org, stack and region: checked with the config."""
         return [
             self.resource_group("network"),
-            self.key_vault(),
+            self.key_vault("" if tier_for_stack(self.stack).is_production else "0" * GENERATION_CHARS),
             self.log_analytics(),
             self.storage_account(),
+            self.storage_account("bak"),
+            self.container_registry(),
             self.aks(),
             self.postgres(),
             self.redis(),

@@ -9,24 +9,28 @@ environment variable of the pod spec or command line ever holds one.
 import configparser
 import io
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .db_bootstrap import ODOO_INIT_SH, ODOO_REQUIRED_MODULES
 from .kube import api, secret_provider_spec
 from .naming import TenantNames
 from .tier import Tier
 from .traefik import ADMIN_ONLY, DATABASE_MANAGER_PATHS, MIDDLEWARES, NAMESPACE as TRAEFIK_NAMESPACE, middleware_ref
 
 HTTP_PORT, LONGPOLL_PORT = 8069, 8072
+# The namespace's certificate for its host, issued by cert-manager (components/certificates.py).
+TLS_SECRET = "odoo-tls"
 SERVICE_ACCOUNT = "odoo"
 SECRETS_DIR = "/mnt/secrets"
 LABEL_TENANT, LABEL_ENVIRONMENT, LABEL_TIER = "odoo-platform/tenant", "odoo-platform/environment", "odoo-platform/tier"
 ENTRA_ID_HOST = "login.microsoftonline.com"
 ODOO_UID = 10101  # a high UID, clear of host users (the image only needs its files world-readable)
 
-# Turns the mounted secrets into the final config and session-store URL, in memory, then runs Odoo.
+# Turns the mounted secrets into the final config and session-store URL, in memory, then runs Odoo
+# (or, with `init` as first argument, the database initialisation step).
 ENTRYPOINT = """#!/bin/sh
 set -eu
 umask 077
@@ -34,6 +38,7 @@ cp /etc/odoo/odoo.conf /run/odoo/odoo.conf
 printf 'db_password = %s\\nadmin_passwd = %s\\n' "$(cat {secrets}/db-password)" "$(cat {secrets}/admin-password)" >> /run/odoo/odoo.conf
 ODOO_SESSION_REDIS_URL="rediss://:$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(open(sys.argv[1]).read().strip(), safe=""))' {secrets}/redis-key)@${{ODOO_SESSION_REDIS_HOST}}:${{ODOO_SESSION_REDIS_PORT}}/0"
 export ODOO_SESSION_REDIS_URL
+if [ "${{1:-}}" = init ]; then exec /bin/sh /etc/odoo/odoo-init.sh; fi
 exec odoo -c /run/odoo/odoo.conf "$@"
 """.format(secrets=SECRETS_DIR)
 
@@ -66,11 +71,11 @@ class DataServices:
 
 @dataclass(frozen=True)
 class TenantSecrets:
-    """Key Vault secret names this tenant's pods read (and only these)."""
+    """Key Vault secret names this tenant's pods read (and only these); generation-suffixed, so outputs."""
 
-    db_password: str
-    redis_key: str
-    admin_password: str
+    db_password: pulumi.Input[str]
+    redis_key: pulumi.Input[str]
+    admin_password: pulumi.Input[str]
 
 
 @dataclass(frozen=True)
@@ -93,13 +98,15 @@ class OdooTenantArgs:
     provider: k8s.Provider
     names: TenantNames
     base_domain: str
-    image: str
+    image: pulumi.Input[str]
     sizing: OdooSizing
     identity_client_id: pulumi.Input[str]
     data: DataServices
     secrets: TenantSecrets
     # Non-production cost control: scale to zero outside these hours (None: always on, with a CPU HPA).
     working_hours: Optional[WorkingHours] = None
+    # What the init Job waits for besides the namespace: the database role bootstrap, secrets and their grants.
+    depends_on: Sequence[pulumi.Resource] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -127,6 +134,8 @@ def odoo_conf(names: TenantNames, sizing: OdooSizing, db_host: str) -> str:
         "limit_request": "8192",
         "data_dir": "/var/lib/odoo",
         "server_wide_modules": "base,web,session_redis,attachment_azure",
+        # The database is initialised by the init Job (components/db_bootstrap.py ODOO_INIT_SH), never by a web pod.
+        "without_demo": "all",
         "log_handler": ":INFO",
         "logfile": "",
     }
@@ -250,6 +259,7 @@ class OdooTenant(pulumi.ComponentResource):
             data={
                 "odoo.conf": pulumi.Output.from_input(data.postgres_fqdn).apply(lambda fqdn: odoo_conf(names, sizing, fqdn)),
                 "entrypoint.sh": ENTRYPOINT,
+                "odoo-init.sh": ODOO_INIT_SH,
             },
             opts=opts_ns,
         )
@@ -266,6 +276,32 @@ class OdooTenant(pulumi.ComponentResource):
             {"name": "AZURE_STORAGE_ACCOUNT_URL", "value": data.blob_endpoint},
             {"name": "AZURE_STORAGE_NAME", "value": names.container},
         ]
+        # Creates the Odoo database schema with the modules the platform relies on and points attachments at Azure
+        # Blob storage, once; Odoo's pods start only after it (with list_db off nothing else would ever do it).
+        init_spec = self._pod(args, "jobs", env, sizing.cron_cpu_m, sizing.web_memory_mib, ["init"], production, component="init")
+        init_spec["restartPolicy"] = "OnFailure"
+        init_spec["containers"][0].pop("readinessProbe")
+        init_spec["containers"][0].pop("livenessProbe")
+        init_spec["containers"][0].pop("ports")
+        init_spec["containers"][0]["env"] = [
+            *env,
+            {"name": "PGHOST", "value": data.postgres_fqdn},
+            {"name": "PGDATABASE", "value": names.database},
+            {"name": "PGUSER", "value": names.role},
+            {"name": "DB_PASSWORD_FILE", "value": f"{SECRETS_DIR}/db-password"},
+            {"name": "ODOO_REQUIRED_MODULES", "value": ODOO_REQUIRED_MODULES},
+        ]
+        self.init_job = k8s.batch.v1.Job(
+            f"{name}-init",
+            metadata=meta("odoo-init", "init"),
+            spec=api({
+                "backoffLimit": 3,
+                "activeDeadlineSeconds": 3600,
+                "template": {"metadata": {"labels": {**labels, "app.kubernetes.io/name": "odoo", "app.kubernetes.io/component": "init", "azure.workload.identity/use": "true"}}, "spec": init_spec},
+            }),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace, config, *args.depends_on]),
+        )
+        after_config = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace, config, self.init_job])
         web_spec = self._pod(args, "web", env, sizing.web_cpu_m, sizing.web_memory_mib, [], production)
         self.web = k8s.apps.v1.Deployment(
             f"{name}-web",
@@ -276,7 +312,7 @@ class OdooTenant(pulumi.ComponentResource):
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
                 "template": {"metadata": {"labels": {**labels, "app.kubernetes.io/name": "odoo", "app.kubernetes.io/component": "web", "azure.workload.identity/use": "true"}}, "spec": web_spec},
             }),
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace, config], ignore_changes=["spec.replicas"]),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace, config, self.init_job], ignore_changes=["spec.replicas"]),
         )
         cron_args = ["--workers=0", f"--max-cron-threads={sizing.cron_threads}"]
         k8s.apps.v1.Deployment(
@@ -292,7 +328,8 @@ class OdooTenant(pulumi.ComponentResource):
                     "spec": self._pod(args, "jobs", env, sizing.cron_cpu_m, sizing.cron_memory_mib, cron_args, production),
                 },
             }),
-            opts=after_config,
+            # With working hours, KEDA owns the cron replicas (zero at night): a later update must not reset them.
+            opts=pulumi.ResourceOptions.merge(after_config, pulumi.ResourceOptions(ignore_changes=["spec.replicas"] if args.working_hours else None)),
         )
         if args.working_hours is None:
             k8s.autoscaling.v2.HorizontalPodAutoscaler(
@@ -400,9 +437,9 @@ class OdooTenant(pulumi.ComponentResource):
 
     @staticmethod
     def _pod(
-        args: OdooTenantArgs, workload_class: str, env: list, cpu_m: int, memory_mib: int, extra_args: list, production: bool
+        args: OdooTenantArgs, workload_class: str, env: list, cpu_m: int, memory_mib: int, extra_args: list, production: bool, component: str = ""
     ) -> dict[str, Any]:
-        component = "web" if workload_class == "web" else "cron"
+        component = component or ("web" if workload_class == "web" else "cron")
         probe = {"httpGet": {"path": "/web/health", "port": HTTP_PORT}, "periodSeconds": 10, "timeoutSeconds": 5}
         spec: dict[str, Any] = {
             "serviceAccountName": SERVICE_ACCOUNT,
@@ -492,7 +529,7 @@ def ingress_route_spec(host: str) -> dict[str, Any]:
             },
             {"kind": "Rule", "match": f"Host(`{host}`)", "priority": 10, "middlewares": shared, "services": [{"name": "odoo-http", "port": HTTP_PORT}]},
         ],
-        "tls": {"options": {"name": "default", "namespace": TRAEFIK_NAMESPACE}},
+        "tls": {"secretName": TLS_SECRET, "options": {"name": "default", "namespace": TRAEFIK_NAMESPACE}},
     }
 
 

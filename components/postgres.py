@@ -9,7 +9,7 @@ from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_random as random
-from pulumi_azure_native import authorization, dbforpostgresql
+from pulumi_azure_native import authorization, dbforpostgresql, keyvault
 
 from .interfaces import Diagnostics, diagnostic_setting, key_vault_secret, management_lock
 from .naming import Naming, TenantNames
@@ -63,15 +63,19 @@ class PostgresServerArgs:
 class TenantDatabaseOutputs:
     database: str
     role: str
-    password_secret_name: str
+    password_secret: keyvault.Secret
     password: pulumi.Output[str]  # secret
+    # The Azure database resource: whatever uses the database waits for it.
+    resource: dbforpostgresql.Database
 
 
 class PostgresServer(pulumi.ComponentResource):
     server: dbforpostgresql.Server
     fqdn: pulumi.Output[str]
     tenants: dict[str, TenantDatabaseOutputs]
-    admin_secret_name: str
+    admin_secret: keyvault.Secret
+    # The last operation on the server: anything else that changes it must wait for this one.
+    last_operation: pulumi.Resource
 
     def __init__(self, name: str, args: PostgresServerArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("odoo-platform:postgres:PostgresServer", name, None, opts)
@@ -79,13 +83,11 @@ class PostgresServer(pulumi.ComponentResource):
         production = tier.is_production
         tags = dict(args.tags)
         child = pulumi.ResourceOptions(parent=self)
-        stateful = pulumi.ResourceOptions(parent=self, protect=protect_for(tier))
         client = authorization.get_client_config_output()
 
         # Password auth needs a server admin; it is a break-glass account kept in Key Vault, never given to Odoo.
         admin_password = random.RandomPassword("pg-admin-password", length=32, special=True, override_special=PASSWORD_SPECIALS, opts=child)
-        self.admin_secret_name = "pg-admin-password"
-        key_vault_secret(f"kv-{self.admin_secret_name}", self.admin_secret_name, admin_password.result, args.key_vault_name, args.key_vault_resource_group_name, self)
+        self.admin_secret = key_vault_secret("kv-pg-admin-password", "pg-admin-password", admin_password.result, args.key_vault_name, args.key_vault_resource_group_name, self)
 
         self.server = dbforpostgresql.Server(
             "psql",
@@ -122,7 +124,10 @@ class PostgresServer(pulumi.ComponentResource):
         management_lock("psql", self.server.id, args.lock, self)
         diagnostic_setting("psql", self.server.id, args.diagnostics, self, log_category_groups=["allLogs"])
 
-        dbforpostgresql.AdministratorsMicrosoftEntra(
+        # Flexible Server takes one change at a time (a second concurrent one fails with ServerBusy; Terraform's
+        # provider locks per server for the same reason): the admin, every parameter, every database and the
+        # replica are created one after another. tools/deploy_rules.py checks the chain.
+        self.last_operation = dbforpostgresql.AdministratorsMicrosoftEntra(
             "psql-entra-admin",
             server_name=self.server.name,
             resource_group_name=args.resource_group_name,
@@ -133,34 +138,33 @@ class PostgresServer(pulumi.ComponentResource):
             opts=child,
         )
 
-        # Azure applies one server parameter change at a time: chain them.
-        previous: Optional[pulumi.Resource] = None
         for parameter, value in self.server_parameters(args.max_connections).items():
-            previous = dbforpostgresql.Configuration(
+            self.last_operation = dbforpostgresql.Configuration(
                 f"psql-{parameter.replace('.', '-').replace('_', '-')}",
                 configuration_name=parameter,
                 server_name=self.server.name,
                 resource_group_name=args.resource_group_name,
                 value=value,
                 source="user-override",
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[previous] if previous else None),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.last_operation]),
             )
 
         self.tenants = {}
         for tenant in args.tenants:
-            dbforpostgresql.Database(
+            database = dbforpostgresql.Database(
                 f"db-{tenant.key}",
                 database_name=tenant.database,
                 server_name=self.server.name,
                 resource_group_name=args.resource_group_name,
                 charset="UTF8",
                 collation="en_US.utf8",
-                opts=stateful,
+                opts=pulumi.ResourceOptions(parent=self, protect=protect_for(tier), depends_on=[self.last_operation]),
             )
+            self.last_operation = database
             secret_name = f"pg-{tenant.key}-password"
             password = random.RandomPassword(secret_name, length=32, special=True, override_special=PASSWORD_SPECIALS, opts=child)
-            key_vault_secret(f"kv-{secret_name}", secret_name, password.result, args.key_vault_name, args.key_vault_resource_group_name, self)
-            self.tenants[tenant.key] = TenantDatabaseOutputs(tenant.database, tenant.role, secret_name, pulumi.Output.secret(password.result))
+            secret = key_vault_secret(f"kv-{secret_name}", secret_name, password.result, args.key_vault_name, args.key_vault_resource_group_name, self)
+            self.tenants[tenant.key] = TenantDatabaseOutputs(tenant.database, tenant.role, secret, pulumi.Output.secret(password.result), database)
 
         if args.replica is not None:
             replica = args.replica
@@ -179,8 +183,9 @@ class PostgresServer(pulumi.ComponentResource):
                     public_network_access="Disabled",
                 ),
                 tags=tags,
-                opts=stateful,
+                opts=pulumi.ResourceOptions(parent=self, protect=protect_for(tier), depends_on=[self.last_operation]),
             )
+            self.last_operation = self.replica
             management_lock("psql-replica", self.replica.id, args.lock, self)
             diagnostic_setting("psql-replica", self.replica.id, args.diagnostics, self, log_category_groups=["allLogs"])
 
@@ -188,7 +193,7 @@ class PostgresServer(pulumi.ComponentResource):
             {
                 "fqdn": self.fqdn,
                 "databases": {t: o.database for t, o in self.tenants.items()},
-                "passwordSecretNames": {t: o.password_secret_name for t, o in self.tenants.items()},
+                "passwordSecretNames": {t: o.password_secret.name for t, o in self.tenants.items()},
             }
         )
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
 import pulumi
-from pulumi_azure_native import redisenterprise
+from pulumi_azure_native import keyvault, redisenterprise
 
 from .interfaces import Diagnostics, PrivateAccess, diagnostic_setting, key_vault_secret, management_lock, private_endpoint
 from .naming import Naming, TenantNames
@@ -40,7 +40,7 @@ class RedisCache(pulumi.ComponentResource):
     host_name: pulumi.Output[str]
     port: int
     key_prefixes: dict[str, str]
-    access_key_secret_name: str
+    access_key_secret: keyvault.Secret
 
     def __init__(self, name: str, args: RedisCacheArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("odoo-platform:redis:RedisCache", name, None, opts)
@@ -83,8 +83,7 @@ class RedisCache(pulumi.ComponentResource):
         keys = redisenterprise.list_database_keys_output(
             cluster_name=self.cluster.name, database_name=self.database.name, resource_group_name=args.resource_group_name
         )
-        self.access_key_secret_name = ACCESS_KEY_SECRET
-        key_vault_secret("kv-redis-access-key", ACCESS_KEY_SECRET, keys.primary_key, args.key_vault_name, args.key_vault_resource_group_name, self)
+        self.access_key_secret = key_vault_secret("kv-redis-access-key", ACCESS_KEY_SECRET, keys.primary_key, args.key_vault_name, args.key_vault_resource_group_name, self)
         self.host_name = self.cluster.host_name
         self.port = TLS_PORT
         self.key_prefixes = {t.key: t.redis_prefix for t in args.tenants}

@@ -1,4 +1,9 @@
-"""ObjectStorage: the storage account for Odoo attachments (filestore), exports and backups."""
+"""ObjectStorage: the storage account for Odoo attachments (filestore) and exports, and a separate backup account.
+
+Backups live in their own account with an account-level, version-level immutability policy: an ordinary property of
+the account (changed with the account, no etag), where a container's legacy immutability policy cannot be updated or
+deleted through azure-native (Azure requires an If-Match etag the provider does not send: pulumi-azure-native#2156).
+"""
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
@@ -41,33 +46,10 @@ class ObjectStorage(pulumi.ComponentResource):
         naming, tier = args.naming, args.tier
         tags = dict(args.tags)
         rg = args.resource_group_name
-        stateful = pulumi.ResourceOptions(parent=self, protect=protect_for(tier))
         keep_days = retention_days(tier)
 
-        self.account = storage.StorageAccount(
-            "st",
-            account_name=naming.storage_account(),
-            resource_group_name=rg,
-            location=naming.location,
-            kind="StorageV2",
-            # Zone- and geo-redundant with a readable secondary in production; zone-redundant otherwise.
-            sku=storage.SkuArgs(name="Standard_RAGZRS" if tier.is_production else "Standard_ZRS"),
-            access_tier=storage.AccessTier.HOT,
-            minimum_tls_version="TLS1_2",
-            enable_https_traffic_only=True,
-            allow_blob_public_access=False,
-            allow_shared_key_access=False,
-            default_to_o_auth_authentication=True,
-            allow_cross_tenant_replication=False,
-            public_network_access="Disabled",
-            network_rule_set=storage.NetworkRuleSetArgs(default_action=storage.DefaultAction.DENY, bypass="AzureServices"),
-            encryption=storage.EncryptionArgs(key_source="Microsoft.Storage", require_infrastructure_encryption=True),
-            tags=tags,
-            opts=stateful,
-        )
+        self.account = self._account("st", naming.storage_account(), args, tags)
         self.blob_endpoint = self.account.primary_endpoints.blob
-        management_lock("st", self.account.id, args.lock, self)
-        private_endpoint(naming.storage_account(), self.account.id, "blob", args.private_access, tags, self)
 
         blob_service = storage.BlobServiceProperties(
             "st-blob",
@@ -88,11 +70,13 @@ class ObjectStorage(pulumi.ComponentResource):
             args.diagnostics,
             self,
             log_category_groups=["allLogs"],
+            # Storage services export these two metric categories, not AllMetrics (Azure rejects the setting).
+            metric_categories=("Capacity", "Transaction"),
         )
-        self._lifecycle(rg)
+        self._lifecycle("st-lifecycle", self.account, rg, EXPORTS, 365)
 
         self.containers = {}
-        for container in (*args.tenant_containers, EXPORTS, BACKUPS):
+        for container in (*args.tenant_containers, EXPORTS):
             self.containers[container] = storage.BlobContainer(
                 f"container-{container}",
                 container_name=container,
@@ -101,22 +85,90 @@ class ObjectStorage(pulumi.ComponentResource):
                 public_access=storage.PublicAccess.NONE,
                 opts=pulumi.ResourceOptions(parent=self, protect=protect_for(tier), depends_on=[blob_service]),
             )
-        # Finance records in backups must outlive any operator's mistake (unlocked policy: locking it is a deliberate, separate act).
-        storage.BlobContainerImmutabilityPolicy(
-            "container-backups-immutability",
-            immutability_policy_name="default",
-            account_name=self.account.name,
-            container_name=self.containers[BACKUPS].name,
-            resource_group_name=rg,
-            immutability_period_since_creation_in_days=args.backup_immutability_days,
-            allow_protected_append_writes=True,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        self._backups(args, tags)
         self.register_outputs(
             {"accountName": self.account.name, "blobEndpoint": self.blob_endpoint, "containers": {k: v.name for k, v in self.containers.items()}}
         )
 
-    def _lifecycle(self, rg: pulumi.Input[str]) -> storage.ManagementPolicy:
+    def _account(self, name: str, account_name: str, args: ObjectStorageArgs, tags: dict[str, str], **extra) -> storage.StorageAccount:
+        """A private StorageV2 account: Entra ID only, TLS 1.2, no public access; RA-GZRS in production, ZRS otherwise."""
+        tier = args.tier
+        account = storage.StorageAccount(
+            name,
+            account_name=account_name,
+            resource_group_name=args.resource_group_name,
+            location=args.naming.location,
+            kind="StorageV2",
+            sku=storage.SkuArgs(name="Standard_RAGZRS" if tier.is_production else "Standard_ZRS"),
+            access_tier=storage.AccessTier.HOT,
+            minimum_tls_version="TLS1_2",
+            enable_https_traffic_only=True,
+            allow_blob_public_access=False,
+            allow_shared_key_access=False,
+            default_to_o_auth_authentication=True,
+            allow_cross_tenant_replication=False,
+            public_network_access="Disabled",
+            network_rule_set=storage.NetworkRuleSetArgs(default_action=storage.DefaultAction.DENY, bypass="AzureServices"),
+            encryption=storage.EncryptionArgs(key_source="Microsoft.Storage", require_infrastructure_encryption=True),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=protect_for(tier)),
+            **extra,
+        )
+        management_lock(name, account.id, args.lock, self)
+        private_endpoint(account_name, account.id, "blob", args.private_access, tags, self)
+        return account
+
+    def _backups(self, args: ObjectStorageArgs, tags: dict[str, str]) -> None:
+        """The backup account: every blob version immutable for `backup_immutability_days` from creation. The policy
+        stays Unlocked (it can still be shortened or removed by a deliberate change); locking it is a separate act.
+        Version-level immutability can only be enabled when the account is created and rules out point-in-time restore
+        (Azure docs, "Version-level immutability support"), hence its own account."""
+        rg, keep_days = args.resource_group_name, retention_days(args.tier)
+        self.backup_account = self._account(
+            "st-backup",
+            args.naming.storage_account("bak"),
+            args,
+            tags,
+            immutable_storage_with_versioning=storage.ImmutableStorageAccountArgs(
+                enabled=True,
+                immutability_policy=storage.AccountImmutabilityPolicyPropertiesArgs(
+                    immutability_period_since_creation_in_days=args.backup_immutability_days,
+                    state="Unlocked",
+                    allow_protected_append_writes=True,
+                ),
+            ),
+        )
+        service = storage.BlobServiceProperties(
+            "st-backup-blob",
+            blob_services_name="default",
+            account_name=self.backup_account.name,
+            resource_group_name=rg,
+            is_versioning_enabled=True,
+            # An audit trail of every backup written or deleted.
+            change_feed=storage.ChangeFeedArgs(enabled=True, retention_in_days=args.backup_immutability_days),
+            delete_retention_policy=storage.DeleteRetentionPolicyArgs(enabled=True, days=keep_days),
+            container_delete_retention_policy=storage.DeleteRetentionPolicyArgs(enabled=True, days=keep_days),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        diagnostic_setting(
+            "st-backup-blob",
+            pulumi.Output.concat(self.backup_account.id, "/blobServices/default"),
+            args.diagnostics,
+            self,
+            log_category_groups=["allLogs"],
+            metric_categories=("Capacity", "Transaction"),
+        )
+        self.containers[BACKUPS] = storage.BlobContainer(
+            "container-backups",
+            container_name=BACKUPS,
+            account_name=self.backup_account.name,
+            resource_group_name=rg,
+            public_access=storage.PublicAccess.NONE,
+            opts=pulumi.ResourceOptions(parent=self, protect=protect_for(args.tier), depends_on=[service]),
+        )
+        self._lifecycle("st-backup-lifecycle", self.backup_account, rg, BACKUPS, None)
+
+    def _lifecycle(self, name: str, account: storage.StorageAccount, rg: pulumi.Input[str], prefix: str, delete: Optional[int]) -> storage.ManagementPolicy:
         """Exports and backups cool off with age. Zone-redundant accounts have no archive tier, so cold is the last stop."""
 
         def rule(rule_name: str, prefix: str, cool: int, cold: int, delete: Optional[int]) -> storage.ManagementPolicyRuleArgs:
@@ -141,13 +193,11 @@ class ObjectStorage(pulumi.ComponentResource):
             )
 
         return storage.ManagementPolicy(
-            "st-lifecycle",
+            name,
             management_policy_name="default",
-            account_name=self.account.name,
+            account_name=account.name,
             resource_group_name=rg,
-            policy=storage.ManagementPolicySchemaArgs(
-                rules=[rule("exports-cool-off", f"{EXPORTS}/", 30, 90, 365), rule("backups-cool-off", f"{BACKUPS}/", 30, 90, None)]
-            ),
+            policy=storage.ManagementPolicySchemaArgs(rules=[rule(f"{prefix}-cool-off", f"{prefix}/", 30, 90, delete)]),
             opts=pulumi.ResourceOptions(parent=self),
         )
 

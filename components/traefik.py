@@ -1,9 +1,9 @@
-"""TraefikIngress: the pinned Traefik chart, TLS from Key Vault, and the middlewares every Odoo route shares.
+"""TraefikIngress: the pinned Traefik chart and the middlewares every Odoo route shares.
 
-Certificates come from Key Vault through the Secrets Store CSI driver: an operator imports (or Key
-Vault issues) one certificate covering `*.<unit>.<baseDomain>` for every unit; the driver syncs it
-into the `platform-tls` secret that Traefik serves as its default certificate, and rotates it.
-This works for internal load balancers too, where an ACME HTTP-01 challenge could not reach us.
+Each route serves the certificate cert-manager issued for its host (components/certificates.py); with strict
+SNI there is no default certificate for unknown hosts. The image comes from the platform registry's cache of
+docker.io/library/traefik. The chart creates its own ServiceAccount (`traefik`): chart 41.3.0 renders
+templates/rbac/serviceaccount.yaml only when `serviceAccount.name` is empty, so the name is never set here.
 """
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
@@ -11,15 +11,15 @@ from typing import Any, Mapping, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .kube import api, secret_provider_spec
+from .kube import api
 from .tier import Tier
 
 CHART = "traefik"
 CHART_VERSION = "41.3.0"  # Traefik v3.7
 CHART_REPO = "https://traefik.github.io/charts"
 NAMESPACE = "traefik"
-SERVICE_ACCOUNT = "traefik"
-TLS_SECRET = "platform-tls"
+# Repository in the platform registry -> the upstream it caches.
+UPSTREAM_IMAGES = {"traefik": "docker.io/library/traefik"}
 WEB_PORT, WEBSECURE_PORT = 8000, 8443
 # Construction drawings and scans: large uploads over slow site links.
 MAX_REQUEST_BODY_BYTES = 512 * 1024 * 1024
@@ -34,11 +34,8 @@ ADMIN_ONLY = "admin-only"
 class TraefikIngressArgs:
     tier: Tier
     provider: k8s.Provider
-    # Workload identity client id the CSI driver uses to read the certificate.
-    identity_client_id: pulumi.Input[str]
-    tenant_id: pulumi.Input[str]
-    key_vault_name: pulumi.Input[str]
-    certificate_name: str
+    # The platform registry's login server: the only registry nodes pull from.
+    registry_server: pulumi.Input[str]
     admin_cidrs: Sequence[str]
     # Only these sources may set X-Forwarded-* headers (an L7 proxy inside the VNet, e.g. Application Gateway).
     trusted_proxy_cidrs: Sequence[str]
@@ -51,7 +48,7 @@ def middleware_ref(name: str) -> dict[str, str]:
     return {"name": name, "namespace": NAMESPACE}
 
 
-def helm_values(args: TraefikIngressArgs, identity_client_id: Any = None) -> dict[str, Any]:
+def helm_values(args: TraefikIngressArgs, registry_server: str) -> dict[str, Any]:
     """The chart values; validated in tests against the chart's own values.schema.json."""
     production = args.tier.is_production
     zone_spread = {
@@ -71,22 +68,9 @@ def helm_values(args: TraefikIngressArgs, identity_client_id: Any = None) -> dic
             "replicas": 2 if production else 1,
             # /ping answers on the web entry point, where the Azure load balancer probes.
             "healthchecksPort": WEB_PORT,
-            "podLabels": {"azure.workload.identity/use": "true"},
-            "additionalVolumes": [
-                {
-                    "name": "tls-certificates",
-                    "csi": {
-                        "driver": "secrets-store.csi.k8s.io",
-                        "readOnly": True,
-                        "volumeAttributes": {"secretProviderClass": "platform-tls"},
-                    },
-                }
-            ],
         },
-        "additionalVolumeMounts": [{"name": "tls-certificates", "mountPath": "/mnt/tls", "readOnly": True}],
+        "image": {"registry": registry_server, "repository": "traefik"},
         "additionalArguments": ["--ping.entryPoint=web"],
-        "serviceAccount": {"name": SERVICE_ACCOUNT},
-        "serviceAccountAnnotations": {"azure.workload.identity/client-id": identity_client_id or "placeholder"},
         "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1} if production else {"enabled": False},
         "topologySpreadConstraints": [zone_spread],
         # On the always-present system pool: ingress is a platform add-on, and user pools may scale to zero.
@@ -110,7 +94,6 @@ def helm_values(args: TraefikIngressArgs, identity_client_id: Any = None) -> dic
         "accessLog": {"enabled": True, "format": "json"},
         "metrics": {"prometheus": {"entryPoint": "metrics"}},
         "service": {"annotations": load_balancer_annotations, "spec": {"externalTrafficPolicy": "Local"}},
-        "tlsStore": {"default": {"defaultCertificate": {"secretName": TLS_SECRET}}},
     }
 
 
@@ -182,31 +165,6 @@ class TraefikIngress(pulumi.ComponentResource):
             }),
             opts=k8s_opts,
         )
-        after_namespace = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace])
-        secret_provider = k8s.apiextensions.CustomResource(
-            "traefik-tls-provider",
-            api_version="secrets-store.csi.x-k8s.io/v1",
-            kind="SecretProviderClass",
-            metadata=api({"name": "platform-tls", "namespace": NAMESPACE, "labels": labels}),
-            spec=secret_provider_spec(
-                args.identity_client_id,
-                args.key_vault_name,
-                args.tenant_id,
-                # A certificate read as a secret gives the key and the chain, which a TLS secret needs.
-                [(args.certificate_name, args.certificate_name)],
-                [
-                    {
-                        "secretName": TLS_SECRET,
-                        "type": "kubernetes.io/tls",
-                        "data": [
-                            {"objectName": args.certificate_name, "key": "tls.key"},
-                            {"objectName": args.certificate_name, "key": "tls.crt"},
-                        ],
-                    }
-                ],
-            ),
-            opts=after_namespace,
-        )
         self.release = k8s.helm.v3.Release(
             "traefik",
             name="traefik",
@@ -214,10 +172,10 @@ class TraefikIngress(pulumi.ComponentResource):
             version=CHART_VERSION,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
             namespace=NAMESPACE,
-            values=pulumi.Output.from_input(args.identity_client_id).apply(lambda client_id: helm_values(args, client_id)),
+            values=pulumi.Output.from_input(args.registry_server).apply(lambda server: helm_values(args, server)),
             atomic=True,
             cleanup_on_fail=True,
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace, secret_provider]),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace]),
         )
         after_release = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.release])
         for obj in [tls_option(), *middlewares(args.admin_cidrs)]:

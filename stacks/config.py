@@ -10,14 +10,15 @@ import json
 import re
 import uuid
 import zoneinfo
-from typing import Annotated, Any, Literal, Mapping, Optional
+from typing import Annotated, Any, Iterable, Iterator, Literal, Mapping, NamedTuple, Optional, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from components.capacity import CapacityError, check_capacity, pools_for_tier, postgres_max_connections
 from components.naming import REGION_CODES, NameRuleError, Naming, TenantNames
+from components.tagging import platform_tags
 from components.tier import Tier, tier_for_stack
 
 from .sizing import PROFILES, SizingProfile, connection_demand, tenant_demand
@@ -31,9 +32,43 @@ DATA_CLASSIFICATIONS = ("public", "internal", "confidential", "restricted")
 
 # Smallest subnet each purpose may get (prefix length): AKS nodes need room to scale,
 # and Azure requires at least a /28 for private endpoints and a delegated PostgreSQL subnet.
-MIN_SUBNET_SIZE = {"aksSystem": 27, "aksUser": 24, "privateEndpoints": 28, "postgres": 28}
-# Oldest Kubernetes minor version AKS still supports that the platform accepts.
+MIN_SUBNET_SIZE = {"aksSystem": 27, "aksUser": 24, "privateEndpoints": 28, "postgres": 28, "runners": 28}
+# Kubernetes minors the platform accepts: AKS's supported versions, from
+# https://learn.microsoft.com/azure/aks/supported-kubernetes-versions (the "AKS Kubernetes release
+# calendar"). Bump both when AKS releases a minor or retires one; nothing else checks it.
 MIN_KUBERNETES_MINOR = 32
+MAX_KUBERNETES_MINOR = 35
+
+# What the policy pack refuses, refused here once and up front instead of as one mandatory violation
+# per resource. Copies of the pack's defaults (policies/rules/governance.py DEFAULT_REGIONS minus
+# "global", policies/rules/aks.py minPrefixLength): importing them would pull pulumi_policy into the
+# program; tests/test_config.py asserts they are equal.
+ALLOWED_REGIONS = ("westeurope", "northeurope", "swedencentral", "germanywestcentral", "francecentral")
+ADMIN_CIDR_MIN_PREFIX = 16
+
+# Azure: at most 50 tag name/value pairs per resource; names up to 128 characters on storage accounts
+# (512 elsewhere; every resource gets the same tags), values up to 256. Names are case-insensitive.
+MAX_TAGS = 50
+MAX_TAG_NAME = 128
+MAX_TAG_VALUE = 256
+PLATFORM_TAGS = tuple(platform_tags({}, Tier.NON_PRODUCTION, "stack"))  # the tags the platform adds itself
+# Tags are readable by anyone with Reader on the resource: a name like these invites a secret as its value.
+_SECRET_WORDS = {"password", "passwd", "pwd", "secret", "secrets", "token", "tokens", "key", "apikey", "connectionstring"}
+
+# PostgreSQL identifiers are at most NAMEDATALEN-1 = 63 bytes; the Entra admin group becomes a role of that name.
+MAX_POSTGRES_ROLE_BYTES = 63
+
+# Odoo majors whose modules the platform needs exist upstream: camptocamp/odoo-cloud-platform ships
+# session_redis and attachment_azure on its 16.0 and 17.0 branches and has no 18.0 branch.
+ODOO_VERSIONS = ("16.0", "17.0")
+
+# Settings that no longer exist, and what to do instead.
+REMOVED_SETTINGS = {
+    "tlsCertificateName": "tlsCertificateName was removed: certificates are issued by cert-manager through the stack's DNS zone; delete the setting",
+}
+
+# Longest value (as JSON) a message line shows before it is shortened.
+MAX_SHOWN = 160
 
 
 class ConfigError(Exception):
@@ -44,9 +79,22 @@ class ConfigError(Exception):
         super().__init__("\n".join(problems))
 
 
-def _rule(key: str, value: Any, rule: str) -> PydanticCustomError:
-    """An error raised by a cross-field rule, naming the key (relative to where it runs) it is about."""
-    return PydanticCustomError("config_rule", "{rule}", {"key": key, "value": value, "rule": rule})
+class Problem(NamedTuple):
+    """A broken rule: the key (relative to where the rule runs), the value as given, the rule."""
+
+    key: str
+    value: Any
+    rule: str
+
+
+def _rule(key: str, value: Any, rule: str) -> Problem:
+    return Problem(key, value, rule)
+
+
+def _broken(problems: Iterable[Problem]) -> PydanticCustomError:
+    """Every broken rule of one validator as one pydantic error; `_problem` turns it back into one line each."""
+    found = list(problems)
+    return PydanticCustomError("config_rules", "{summary}", {"problems": found, "summary": "; ".join(p.rule for p in found)})
 
 
 def _slug(max_len: int):
@@ -60,7 +108,10 @@ def _slug(max_len: int):
 
 def _region(value: str) -> str:
     if value not in REGION_CODES:
-        raise ValueError(f"unknown Azure region; use one of {', '.join(sorted(REGION_CODES))}")
+        raise ValueError(f"unknown Azure region; use one of {', '.join(ALLOWED_REGIONS)}")
+    if value not in ALLOWED_REGIONS:
+        # The pack's allowed-regions rule, in its words.
+        raise ValueError(f"is not an allowed region ({', '.join(ALLOWED_REGIONS)}); the policy pack (allowed-regions) refuses every resource elsewhere")
     return value
 
 
@@ -71,10 +122,44 @@ def _network(value: str) -> ipaddress.IPv4Network:
         raise ValueError(f"must be an IPv4 CIDR block such as 10.20.0.0/16 ({e})") from None
 
 
+def _admin_cidr(value: str) -> str:
+    net = _network(value)
+    if net.prefixlen < ADMIN_CIDR_MIN_PREFIX:
+        # The pack's aks-api-server-restricted rule ("authorizedIPRanges [...] are too wide").
+        raise ValueError(
+            f"is too wide; admin CIDRs must be /{ADMIN_CIDR_MIN_PREFIX} or narrower (the policy pack's aks-api-server-restricted refuses wider ones)"
+        )
+    return str(net)
+
+
 def _kubernetes_version(value: str) -> str:
     match = re.fullmatch(r"1\.(\d+)(\.\d+)?", value)
-    if not match or int(match.group(1)) < MIN_KUBERNETES_MINOR:
-        raise ValueError(f"must be a supported AKS version 1.{MIN_KUBERNETES_MINOR} or newer, as 1.<minor> or 1.<minor>.<patch>")
+    if not match or not MIN_KUBERNETES_MINOR <= int(match.group(1)) <= MAX_KUBERNETES_MINOR:
+        raise ValueError(
+            f"must be a supported AKS version 1.{MIN_KUBERNETES_MINOR} to 1.{MAX_KUBERNETES_MINOR}, as 1.<minor> or 1.<minor>.<patch>"
+        )
+    return value
+
+
+def _text_of_number(value: Any) -> Any:
+    """A version written unquoted in a hand-made settings dict (17.0, 16) is still meant as text."""
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+def _odoo_version(value: str) -> str:
+    if value not in ODOO_VERSIONS:
+        raise ValueError(
+            f"must be {' or '.join(ODOO_VERSIONS)}: the platform needs session_redis and attachment_azure from "
+            "camptocamp/odoo-cloud-platform, which has branches 16.0 and 17.0 only (no 18.0)"
+        )
+    return value
+
+
+def _postgres_role_name(value: str) -> str:
+    if len(value.encode("utf-8")) > MAX_POSTGRES_ROLE_BYTES:
+        raise ValueError(
+            f"is {len(value.encode('utf-8'))} bytes; PostgreSQL role names are at most {MAX_POSTGRES_ROLE_BYTES} bytes and the Entra admin group becomes one"
+        )
     return value
 
 
@@ -94,9 +179,36 @@ def _pattern(regex: str, rule: str):
     return AfterValidator(check)
 
 
+_IMAGE = re.compile(
+    r"(?:(?P<registry>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+(?::\d+)?)/)?"
+    r"(?P<repository>[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9._-]{0,127}))?@sha256:(?P<digest>[0-9a-f]{64})"
+)
+
+
+class ImageRef(NamedTuple):
+    """An image setting, split: `registry` is None for the platform's own registry; `reference` is `<repository>[:<tag>]@sha256:<digest>`."""
+
+    registry: Optional[str]
+    reference: str
+    tag: Optional[str]
+
+    def qualified(self, platform_registry: str) -> str:
+        """The full image name, the platform's registry server filled in where none was given."""
+        return f"{self.registry or platform_registry}/{self.reference}"
+
+
+def parse_image(value: str) -> ImageRef:
+    match = _IMAGE.fullmatch(value)
+    if not match:
+        raise ValueError(f"{value!r} is not an image reference pinned by digest")
+    reference = value[match.start("repository"):]
+    return ImageRef(match.group("registry"), reference, match.group("tag"))
+
+
 def _image_digest(value: str) -> str:
-    if not re.fullmatch(r"[a-z0-9][a-z0-9./_-]*(:[A-Za-z0-9._-]+)?@sha256:[0-9a-f]{64}", value):
-        raise ValueError("must be an image pinned by digest: <registry>/<repository>@sha256:<64 hex digits>")
+    if not _IMAGE.fullmatch(value):
+        raise ValueError("must be an image pinned by digest: [<registry>/]<repository>[:<tag>]@sha256:<64 hex digits>")
     return value
 
 
@@ -120,6 +232,7 @@ class Subnets(_Model):
     aks_user: Cidr
     private_endpoints: Cidr
     postgres: Cidr
+    runners: Optional[Cidr] = None  # the deployment runner's (required in production: private API server and Key Vault)
 
 
 class Network(_Model):
@@ -129,17 +242,22 @@ class Network(_Model):
     @model_validator(mode="after")
     def _subnet_plan(self) -> "Network":
         space = _network(self.address_space)
+        found: list[Problem] = []
         seen: list[tuple[str, ipaddress.IPv4Network]] = []
         for key, cidr in self.subnets.model_dump(by_alias=True).items():
+            if cidr is None:
+                continue
             net = _network(cidr)
             if not net.subnet_of(space):
-                raise _rule(f"subnets.{key}", cidr, f"lies outside addressSpace {space}")
+                found.append(_rule(f"subnets.{key}", cidr, f"lies outside addressSpace {space}"))
             if net.prefixlen > MIN_SUBNET_SIZE[key]:
-                raise _rule(f"subnets.{key}", cidr, f"is too small; {key} needs at least a /{MIN_SUBNET_SIZE[key]}")
+                found.append(_rule(f"subnets.{key}", cidr, f"is too small; {key} needs at least a /{MIN_SUBNET_SIZE[key]}"))
             for other_key, other in seen:
                 if net.overlaps(other):
-                    raise _rule(f"subnets.{key}", cidr, f"overlaps subnets.{other_key} ({other}); subnets must not overlap")
+                    found.append(_rule(f"subnets.{key}", cidr, f"overlaps subnets.{other_key} ({other}); subnets must not overlap"))
             seen.append((key, net))
+        if found:
+            raise _broken(found)
         return self
 
 
@@ -152,14 +270,24 @@ class DrNetwork(_Model):
     @model_validator(mode="after")
     def _inside(self) -> "DrNetwork":
         subnet, space = _network(self.postgres_subnet), _network(self.address_space)
+        found: list[Problem] = []
         if not subnet.subnet_of(space):
-            raise _rule("postgresSubnet", self.postgres_subnet, f"lies outside addressSpace {space}")
+            found.append(_rule("postgresSubnet", self.postgres_subnet, f"lies outside addressSpace {space}"))
         if subnet.prefixlen > MIN_SUBNET_SIZE["postgres"]:
-            raise _rule("postgresSubnet", self.postgres_subnet, f"is too small; PostgreSQL needs at least a /{MIN_SUBNET_SIZE['postgres']}")
+            found.append(_rule("postgresSubnet", self.postgres_subnet, f"is too small; PostgreSQL needs at least a /{MIN_SUBNET_SIZE['postgres']}"))
+        if found:
+            raise _broken(found)
         return self
 
 
-_TAG_KEY = re.compile(r"^[^<>%&\\?/]{1,512}$")
+_TAG_KEY = re.compile(rf"^[^<>%&\\?/]{{1,{MAX_TAG_NAME}}}$")
+
+
+def _looks_secret(name: str) -> bool:
+    """`db-password`, `apiKey`, `SECRET_TOKEN`, `ConnectionString`; not `keyboard` or `monkey` (`key` counts only as a word)."""
+    words = [w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", name)]
+    joined = "".join(words)
+    return any(w in _SECRET_WORDS for w in words) or any(s in joined for s in ("password", "passwd", "secret", "token", "connectionstring"))
 
 
 class Tags(_Model):
@@ -167,17 +295,42 @@ class Tags(_Model):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    owner: str = Field(min_length=3, max_length=256)
-    cost_center: str = Field(alias="cost-center", min_length=1, max_length=256)
+    owner: str = Field(min_length=3, max_length=MAX_TAG_VALUE)
+    cost_center: str = Field(alias="cost-center", min_length=1, max_length=MAX_TAG_VALUE)
     data_classification: Literal["public", "internal", "confidential", "restricted"] = Field(alias="data-classification")
 
     @model_validator(mode="after")
     def _extra_tags(self) -> "Tags":
-        for key, value in (self.model_extra or {}).items():
+        found: list[Problem] = []
+        extra = self.model_extra or {}
+        for key, value in extra.items():
+            key = str(key)
             if not _TAG_KEY.match(key):
-                raise _rule(key, value, "tag names must be 1-512 characters without < > % & \\ ? /")
-            if not isinstance(value, str) or len(value) > 256:
-                raise _rule(key, value, "tag values must be strings of at most 256 characters")
+                found.append(_rule(key, value, f"tag names must be 1-{MAX_TAG_NAME} characters without < > % & \\ ? /"))
+            if not isinstance(value, str) or len(value) > MAX_TAG_VALUE:
+                found.append(_rule(key, value, f"tag values must be strings of at most {MAX_TAG_VALUE} characters"))
+            if _looks_secret(key):
+                found.append(_rule(key, value, "tag names must not suggest a secret (password, secret, token, key, pwd, connection string): anyone with Reader on a resource reads its tags"))
+        names = [str(k) for k in self.model_dump(by_alias=True)]
+        platform = {t.lower(): t for t in PLATFORM_TAGS}
+        seen: dict[str, str] = {}
+        for key in names:
+            folded = key.lower()
+            if folded in platform:
+                same = "is" if key == platform[folded] else f"differs only by case from the tag {platform[folded]!r}"
+                found.append(_rule(key, extra.get(key), f"{same} set by the platform ({', '.join(PLATFORM_TAGS)}); Azure tag names are case-insensitive: remove it"))
+            elif folded in seen:
+                found.append(_rule(key, extra.get(key), f"differs only by case from the tag {seen[folded]!r}; Azure tag names are case-insensitive: keep one"))
+            else:
+                seen[folded] = key
+        total = len(names) + len(PLATFORM_TAGS)
+        if total > MAX_TAGS:
+            found.append(_rule(
+                "", names,
+                f"{len(names)} tags and the platform's {len(PLATFORM_TAGS)} ({', '.join(PLATFORM_TAGS)}) make {total}; Azure allows {MAX_TAGS} per resource",
+            ))
+        if found:
+            raise _broken(found)
         return self
 
     def as_dict(self) -> dict[str, str]:
@@ -191,7 +344,7 @@ class DateSpan(_Model):
     @model_validator(mode="after")
     def _ordered(self) -> "DateSpan":
         if self.end < self.start:
-            raise _rule("end", str(self.end), f"ends before its start {self.start}")
+            raise _broken([_rule("end", str(self.end), f"ends before its start {self.start}")])
         return self
 
 
@@ -242,6 +395,28 @@ class OffHours(_Model):
     days: Annotated[str, _pattern(r"[0-6](-[0-6])?(,[0-6](-[0-6])?)*", "must be cron days of the week such as 1-5 (0 is Sunday)")] = "1-5"
 
 
+_RESOURCE_ID = re.compile(
+    r"/subscriptions/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"/resourceGroups/[-\w._()]{1,90}/providers/Microsoft\.ContainerRegistry/registries/(?P<name>[a-zA-Z0-9]{5,50})",
+    re.IGNORECASE,
+)
+
+
+class ExternalRegistry(_Model):
+    """A container registry outside the platform that images may come from; the cluster is granted AcrPull on it."""
+
+    server: Annotated[str, _pattern(r"[a-z0-9]{5,50}\.azurecr\.io", "must be an Azure Container Registry login server <name>.azurecr.io")]
+    resource_id: Annotated[str, _pattern(_RESOURCE_ID.pattern, "must be the registry's resource id /subscriptions/<guid>/resourceGroups/<group>/providers/Microsoft.ContainerRegistry/registries/<name>")]
+
+    @model_validator(mode="after")
+    def _same_registry(self) -> "ExternalRegistry":
+        match = _RESOURCE_ID.fullmatch(self.resource_id)
+        expected = f"{match.group('name').lower()}.azurecr.io" if match else None
+        if expected and self.server != expected:
+            raise _broken([_rule("server", self.server, f"must be {expected}, the login server of the registry resourceId names")])
+        return self
+
+
 class StackConfig(_Model):
     """Everything a stack can set. `stack` and `tier` are derived, not configured."""
 
@@ -252,17 +427,19 @@ class StackConfig(_Model):
     tenancy: Literal["multi-tenant", "dedicated"]
     sizing: Literal["small", "medium", "large", "xlarge"]
     network: Network
-    admin_cidrs: list[Cidr] = Field(default_factory=list)
+    admin_cidrs: list[Annotated[str, AfterValidator(_admin_cidr)]] = Field(default_factory=list)
     ingress_internal: bool = False
-    kubernetes_version: Annotated[str, AfterValidator(_kubernetes_version)] = "1.34"
+    kubernetes_version: Annotated[str, BeforeValidator(_text_of_number), AfterValidator(_kubernetes_version)] = "1.34"
     entra_admin_group_id: Annotated[str, AfterValidator(_uuid)]
-    entra_admin_group_name: str = Field(default="odoo-platform-admins", min_length=1, max_length=256)
-    postgres_version: Literal["16", "17", "18"] = "16"
+    entra_admin_group_name: Annotated[str, Field(min_length=1), AfterValidator(_postgres_role_name)] = "odoo-platform-admins"
+    postgres_version: Annotated[Literal["16", "17", "18"], BeforeValidator(_text_of_number)] = "16"
     backup_immutability_days: int = Field(default=2555, ge=1, le=146000)
     base_domain: Annotated[str, AfterValidator(_domain)]
+    acme_server: Literal["letsencrypt", "letsencrypt-staging"] = "letsencrypt"
+    odoo_version: Annotated[str, BeforeValidator(_text_of_number), AfterValidator(_odoo_version)] = "17.0"
     odoo_image: ImageDigest
     postgres_client_image: ImageDigest
-    tls_certificate_name: Annotated[str, _pattern(r"[0-9a-zA-Z-]{1,127}", "must be a Key Vault object name (letters, digits, hyphens)")] = "odoo-platform-tls"
+    external_registries: list[ExternalRegistry] = Field(default_factory=list)
     trusted_proxy_cidrs: list[Cidr] = Field(default_factory=list)
     maintenance: Maintenance = Field(default_factory=Maintenance)
     off_hours: OffHours = Field(default_factory=OffHours)
@@ -288,53 +465,190 @@ class StackConfig(_Model):
         """Every tenant environment (unit x environment) the stack runs."""
         return [TenantNames(unit.name, env.name, env.ephemeral) for unit in self.units for env in unit.environments]
 
+    @property
+    def images(self) -> dict[str, ImageRef]:
+        """Per image setting (`odooImage`, `postgresClientImage`): its registry server (None: the platform's) and reference."""
+        return {"odooImage": parse_image(self.odoo_image), "postgresClientImage": parse_image(self.postgres_client_image)}
+
     @model_validator(mode="after")
     def _stack_rules(self) -> "StackConfig":
-        production = self.tier.is_production
-        if production and self.tenancy != "dedicated":
-            raise _rule("tenancy", self.tenancy, "production stacks are dedicated to one business unit; use 'dedicated'")
-        if self.tenancy == "dedicated" and len(self.units) != 1:
-            raise _rule("units", [u.name for u in self.units], "a dedicated stack serves exactly one business unit")
-        if self.stack.startswith("prod-") and self.units[0].name != self.stack.removeprefix("prod-"):
-            raise _rule("units[0].name", self.units[0].name, f"stack {self.stack!r} is dedicated to unit {self.stack.removeprefix('prod-')!r}")
-        if production and self.sizing not in ("medium", "large"):
-            raise _rule("sizing", self.sizing, "production needs medium or large (General Purpose PostgreSQL, no burstable compute, several web pods)")
-        if production and self.dr_location is None:
-            raise _rule("drLocation", None, "production stacks need a disaster-recovery region")
-        if not self.admin_cidrs:
-            raise _rule("adminCidrs", [], "the API server (non-production), Key Vault firewall and Odoo's database manager admit only these CIDRs; an empty list would leave them open or unusable")
-        if self.dr_location is not None and self.dr_location == self.location:
-            raise _rule("drLocation", self.dr_location, "must differ from location")
-        allowed = PRODUCTION_ENVIRONMENTS if production else NON_PRODUCTION_ENVIRONMENTS
-        seen: set[str] = set()
-        for i, unit in enumerate(self.units):
-            if unit.name in seen:
-                raise _rule(f"units[{i}].name", unit.name, "duplicate business unit; each unit appears once")
-            seen.add(unit.name)
-            names = [env.name for env in unit.environments]
-            for j, env in enumerate(unit.environments):
-                if env.ephemeral and production:
-                    raise _rule(f"units[{i}].environments[{j}].ephemeral", True, "production environments are never ephemeral")
-                if env.name not in allowed and not env.ephemeral:
-                    rule = f"a {self.tier.value} stack runs only {', '.join(allowed)}" + ("" if production else " (other names must be ephemeral: true)")
-                    raise _rule(f"units[{i}].environments[{j}]", env.name, rule)
-                if names.index(env.name) != j:
-                    raise _rule(f"units[{i}].environments[{j}]", env.name, f"duplicate environment for unit {unit.name}")
-        if self.dr_mode == "warm-standby":
-            if self.dr_location is None or self.dr_network is None:
-                raise _rule("drNetwork", None, "a warm standby needs drLocation and drNetwork (addressSpace, postgresSubnet)")
-            if _network(self.dr_network.address_space).overlaps(_network(self.network.address_space)):
-                raise _rule("drNetwork.addressSpace", self.dr_network.address_space, f"overlaps network.addressSpace {self.network.address_space}")
-        if production and self.off_hours.enabled:
-            raise _rule("offHours.enabled", True, "production never scales to zero; off-hours scaling is for non-production")
-        if self.off_hours.start >= self.off_hours.end:
-            raise _rule("offHours.end", self.off_hours.end, f"working hours must end after they start ({self.off_hours.start})")
-        for location in filter(None, (self.location, self.dr_location)):
-            try:
-                self.naming.for_region(location).all_fixed_names()
-            except NameRuleError as e:
-                raise _rule("org", self.org, f"with stack {self.stack!r}: {e}") from None
+        found = _cross_field_problems(self)
+        if found:
+            raise _broken(found)
         return self
+
+
+# Cross-field rules. Each reads a few fields; on a partly valid configuration (see load_config) a
+# rule whose fields did not validate is skipped (reading them raises AttributeError).
+
+def _tenancy_rules(cfg: StackConfig) -> Iterator[Problem]:
+    if cfg.tier.is_production and cfg.tenancy != "dedicated":
+        yield _rule("tenancy", cfg.tenancy, "production stacks are dedicated to one business unit; use 'dedicated'")
+
+
+def _dedicated_rules(cfg: StackConfig) -> Iterator[Problem]:
+    if cfg.tenancy == "dedicated" and len(cfg.units) != 1:
+        yield _rule("units", [u.name for u in cfg.units], "a dedicated stack serves exactly one business unit")
+
+
+def _unit_stack_rules(cfg: StackConfig) -> Iterator[Problem]:
+    unit = cfg.stack.removeprefix("prod-")
+    if cfg.stack.startswith("prod-") and cfg.units[0].name != unit:
+        yield _rule("units[0].name", cfg.units[0].name, f"stack {cfg.stack!r} is dedicated to unit {unit!r}")
+
+
+def _sizing_rules(cfg: StackConfig) -> Iterator[Problem]:
+    if cfg.tier.is_production and cfg.sizing not in ("medium", "large"):
+        yield _rule("sizing", cfg.sizing, "production needs medium or large (General Purpose PostgreSQL, no burstable compute, several web pods)")
+
+
+def _dr_rules(cfg: StackConfig) -> Iterator[Problem]:
+    if cfg.tier.is_production and cfg.dr_location is None:
+        yield _rule("drLocation", None, "production stacks need a disaster-recovery region")
+    if cfg.dr_location is not None and cfg.dr_location == cfg.location:
+        yield _rule("drLocation", cfg.dr_location, "must differ from location")
+
+
+def _admin_rules(cfg: StackConfig) -> Iterator[Problem]:
+    if not cfg.admin_cidrs:
+        yield _rule("adminCidrs", [], "the API server (non-production), Key Vault firewall and Odoo's database manager admit only these CIDRs; an empty list would leave them open or unusable")
+
+
+def _runner_rules(cfg: StackConfig) -> Iterator[Problem]:
+    if cfg.tier.is_production and cfg.network.subnets.runners is None:
+        yield _rule("network.subnets.runners", None, "production's API server and Key Vault are private: give the deployment runner a subnet")
+
+
+def _unit_rules(cfg: StackConfig) -> Iterator[Problem]:
+    production = cfg.tier.is_production
+    allowed = PRODUCTION_ENVIRONMENTS if production else NON_PRODUCTION_ENVIRONMENTS
+    seen: set[str] = set()
+    for i, unit in enumerate(cfg.units):
+        if unit.name in seen:
+            yield _rule(f"units[{i}].name", unit.name, "duplicate business unit; each unit appears once")
+        seen.add(unit.name)
+        names = [env.name for env in unit.environments]
+        for j, env in enumerate(unit.environments):
+            if env.ephemeral and production:
+                yield _rule(f"units[{i}].environments[{j}].ephemeral", True, "production environments are never ephemeral")
+            if env.name not in allowed and not env.ephemeral:
+                rule = f"a {cfg.tier.value} stack runs only {', '.join(allowed)}" + ("" if production else " (other names must be ephemeral: true)")
+                yield _rule(f"units[{i}].environments[{j}]", env.name, rule)
+            if names.index(env.name) != j:
+                yield _rule(f"units[{i}].environments[{j}]", env.name, f"duplicate environment for unit {unit.name}")
+
+
+def _warm_standby_rules(cfg: StackConfig) -> Iterator[Problem]:
+    if cfg.dr_mode != "warm-standby":
+        return
+    if cfg.dr_network is None:
+        yield _rule("drNetwork", None, "a warm standby needs drLocation and drNetwork (addressSpace, postgresSubnet)")
+        return
+    if cfg.dr_location is None and not cfg.tier.is_production:  # production's own rule already says so
+        yield _rule("drLocation", None, "a warm standby needs drLocation, the region of the PostgreSQL replica")
+    if _network(cfg.dr_network.address_space).overlaps(_network(cfg.network.address_space)):
+        yield _rule("drNetwork.addressSpace", cfg.dr_network.address_space, f"overlaps network.addressSpace {cfg.network.address_space}")
+
+
+def _off_hours_rules(cfg: StackConfig) -> Iterator[Problem]:
+    if cfg.tier.is_production and cfg.off_hours.enabled:
+        yield _rule("offHours.enabled", True, "production never scales to zero; off-hours scaling is for non-production")
+    if cfg.off_hours.start >= cfg.off_hours.end:
+        yield _rule("offHours.end", cfg.off_hours.end, f"working hours must end after they start ({cfg.off_hours.start})")
+
+
+def _name_rules(cfg: StackConfig) -> Iterator[Problem]:
+    for location in filter(None, (cfg.location, cfg.dr_location)):
+        try:
+            cfg.naming.for_region(location).all_fixed_names()
+        except NameRuleError as e:
+            yield _rule("org", cfg.org, f"with stack {cfg.stack!r}: {e}")
+            return
+
+
+def _registry_rules(cfg: StackConfig) -> Iterator[Problem]:
+    servers: dict[str, int] = {}
+    for i, registry in enumerate(cfg.external_registries):
+        if registry.server in servers:
+            yield _rule(f"externalRegistries[{i}].server", registry.server, f"is listed twice (also externalRegistries[{servers[registry.server]}])")
+        servers.setdefault(registry.server, i)
+    for key, image in cfg.images.items():
+        if image.registry is not None and image.registry not in servers:
+            yield _rule(key, getattr(cfg, to_snake(key)), "images come from the platform's registry; list other registries in externalRegistries so the cluster is granted AcrPull on them")
+
+
+def _odoo_image_rules(cfg: StackConfig) -> Iterator[Problem]:
+    tag = parse_image(cfg.odoo_image).tag or ""
+    major = re.match(r"(\d+)\.0(?![0-9])", tag)
+    if major and f"{major.group(1)}.0" != cfg.odoo_version:
+        yield _rule("odooImage", cfg.odoo_image, f"its tag {tag} is Odoo {major.group(1)}.0 but odooVersion is {cfg.odoo_version}; build the image for the same Odoo major")
+
+
+def _capacity_rules(cfg: StackConfig) -> Iterator[Problem]:
+    """The tenant plan must fit the node pools at their maximum size, and PostgreSQL's connections."""
+    _, pools = pools_for_tier(cfg.tier, cfg.profile.system_pool, cfg.profile.user_pools)
+    tenants = [t.key for t in cfg.tenants]
+    try:
+        check_capacity(pools, tenant_demand(tenants, cfg.profile.odoo))
+        postgres_max_connections(cfg.profile.postgres.sku, connection_demand(tenants, cfg.profile.odoo))
+    except CapacityError as e:
+        yield _rule("sizing", cfg.sizing, _shorten_listings(str(e)))
+
+
+_CROSS_FIELD_RULES = (
+    _tenancy_rules, _dedicated_rules, _unit_stack_rules, _sizing_rules, _dr_rules, _admin_rules, _runner_rules,
+    _unit_rules, _warm_standby_rules, _off_hours_rules, _name_rules, _registry_rules, _odoo_image_rules,
+)
+
+
+def _cross_field_problems(cfg: StackConfig, partial: bool = False) -> list[Problem]:
+    found: list[Problem] = []
+    for rules in _CROSS_FIELD_RULES:
+        try:
+            found.extend(rules(cfg))
+        except AttributeError:
+            if not partial:
+                raise
+    return found
+
+
+def to_snake(alias: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", alias).lower()
+
+
+def _shorten_listings(text: str, keep: int = 60) -> str:
+    """`(a 1, b 2, ... 500 items)` inside a message becomes `(a 1, b 2, ... (498 more))`."""
+
+    def shorten(match: re.Match) -> str:
+        items = match.group(1).split(", ")
+        if len(match.group(1)) <= keep:
+            return match.group(0)
+        shown: list[str] = []
+        for item in items:
+            if len(", ".join(shown + [item])) > keep and shown:
+                break
+            shown.append(item)
+        return f"({', '.join(shown)}, ... ({len(items) - len(shown)} more))"
+
+    return re.sub(r"\(([^()]*)\)", shorten, text)
+
+
+def _show(value: Any) -> str:
+    """The value as JSON, shortened to a readable length: long lists end in `... (N more)`, long text in `...`."""
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    if len(text) <= MAX_SHOWN:
+        return text
+    if isinstance(value, (list, tuple)):
+        shown: list[str] = []
+        for item in value:
+            item_text = _show(item)
+            if len(", ".join(shown + [item_text])) > MAX_SHOWN - 20 and shown:
+                break
+            shown.append(item_text)
+        return f"[{', '.join(shown)}, ... ({len(value) - len(shown)} more)]"
+    if isinstance(value, str):
+        return json.dumps(value[: MAX_SHOWN - 40] + "...", ensure_ascii=False) + f" ({len(value)} characters)"
+    return text[: MAX_SHOWN - 4] + " ..."
 
 
 def _config_key(loc: tuple, extra_key: Optional[str] = None) -> str:
@@ -346,54 +660,128 @@ def _config_key(loc: tuple, extra_key: Optional[str] = None) -> str:
         if p.isdigit():
             key += f"[{p}]"
         else:
-            key += ("." if key else "") + p
+            key += ("." if key and not p.startswith("[") else "") + p
+    if len(key) > 100:
+        key = key[:97] + "..."
     return f"{PROJECT}:{key}" if key else PROJECT
 
 
-def _problem(error: Mapping[str, Any]) -> str:
+def _problem(error: Mapping[str, Any]) -> list[str]:
+    """One line per problem in a pydantic error (a rules error carries several)."""
     ctx = error.get("ctx") or {}
-    if error["type"] == "config_rule":
-        key, value, rule = _config_key(error["loc"], ctx["key"]), ctx["value"], ctx["rule"]
-    else:
-        key, value = _config_key(error["loc"]), error.get("input")
-        rule = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "missing":
-            return f"{key}: is required but not set"
-        if error["type"] == "extra_forbidden":
-            return f"{key}: unknown setting (check the spelling against Pulumi.yaml)"
-    return f"{key} = {json.dumps(value, default=str)}: {rule}"
+    if error["type"] == "config_rules":
+        return [f"{_config_key(error['loc'], p.key)} = {_show(p.value)}: {p.rule}" for p in ctx["problems"]]
+    key, value = _config_key(error["loc"]), error.get("input")
+    rule = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "missing":
+        return [f"{key}: is required but not set"]
+    if error["type"] == "extra_forbidden":
+        return [f"{key}: unknown setting (check the spelling against Pulumi.yaml)"]
+    return [f"{key} = {_show(value)}: {rule}"]
 
 
-def load_config(stack: str, raw: Mapping[str, Any]) -> StackConfig:
-    """Validate raw settings (keys without the project prefix) into a StackConfig, or raise ConfigError."""
-    settings = {k: v for k, v in raw.items() if v != "" and v != {}}  # Pulumi.yaml's defaults for "not set"
-    try:
-        cfg = StackConfig.model_validate({**settings, "stack": stack})
-    except ValidationError as e:
-        raise ConfigError([_problem(err) for err in e.errors()]) from None
-    _check_capacity(cfg)
+def _without_nulls(value: Any) -> Any:
+    """null means "not set", at any depth of a mapping (list items stay, to be reported)."""
+    if isinstance(value, Mapping):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+_FIELD_ADAPTERS: dict[str, TypeAdapter] = {}
+
+
+def _field_value(name: str, value: Any) -> Any:
+    """One StackConfig field validated on its own (for the cross-field rules of a partly valid configuration)."""
+    if name not in _FIELD_ADAPTERS:
+        field = StackConfig.model_fields[name]
+        annotation: Any = Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation
+        _FIELD_ADAPTERS[name] = TypeAdapter(annotation)
+    return _FIELD_ADAPTERS[name].validate_python(value)
+
+
+def _partial_config(data: Mapping[str, Any], failed: set[str]) -> StackConfig:
+    """A StackConfig holding only the fields that validated; reading any other raises AttributeError."""
+    values: dict[str, Any] = {}
+    for name, field in StackConfig.model_fields.items():
+        alias = field.alias or name
+        if alias in failed or alias not in data:
+            continue
+        try:
+            values[name] = _field_value(name, data[alias])
+        except ValidationError:
+            failed.add(alias)
+    cfg = StackConfig.model_construct(**values)
+    for name, field in StackConfig.model_fields.items():
+        if (field.alias or name) in failed:
+            vars(cfg).pop(name, None)
     return cfg
 
 
-def _check_capacity(cfg: StackConfig) -> None:
-    """The tenant plan must fit the node pools at their maximum size."""
-    _, pools = pools_for_tier(cfg.tier, cfg.profile.system_pool, cfg.profile.user_pools)
-    tenants = [t.key for t in cfg.tenants]
+def load_config(stack: str, raw: Mapping[str, Any]) -> StackConfig:
+    """Validate raw settings (keys without the project prefix) into a StackConfig, or raise ConfigError
+    listing every problem: each field's own, and every cross-field rule whose fields are valid."""
+    # Pulumi.yaml's defaults for "not set" are "" and {}; null means the same.
+    settings = {k: v for k, v in _without_nulls(dict(raw)).items() if v != "" and v != {}}
+    problems = [f"{PROJECT}:{k} = {_show(settings.pop(k))}: {why}" for k, why in REMOVED_SETTINGS.items() if k in settings]
+    data = {**settings, "stack": stack}
     try:
-        check_capacity(pools, tenant_demand(tenants, cfg.profile.odoo))
-        postgres_max_connections(cfg.profile.postgres.sku, connection_demand(tenants, cfg.profile.odoo))
-    except CapacityError as e:
-        raise ConfigError([f"{PROJECT}:sizing = {json.dumps(cfg.sizing)}: {e}"]) from None
+        cfg = StackConfig.model_validate(data)
+    except ValidationError as e:
+        errors = e.errors()
+        for err in errors:
+            problems.extend(_problem(err))
+        failed = {str(err["loc"][0]) for err in errors if err["loc"]}
+        if failed:  # field errors: the model's own rules did not run; run those whose fields are valid
+            partial = _partial_config(data, failed)
+            problems.extend(_problem({"type": "config_rules", "loc": (), "ctx": {"problems": _cross_field_problems(partial, partial=True)}}))
+            if not {"sizing", "units"} & failed:
+                problems.extend(_problem({"type": "config_rules", "loc": (), "ctx": {"problems": _safe_capacity(partial)}}))
+        raise ConfigError(list(dict.fromkeys(problems))) from None
+    capacity = list(_capacity_rules(cfg))
+    problems.extend(_problem({"type": "config_rules", "loc": (), "ctx": {"problems": capacity}}))
+    if problems:
+        raise ConfigError(problems)
+    return cfg
 
 
-def raw_from_stack_file(document: Mapping[str, Any]) -> dict[str, Any]:
-    """The project's settings from a parsed `Pulumi.<stack>.yaml` (`config:` with `odoo-platform:` keys)."""
-    settings = (document or {}).get("config") or {}
+def _safe_capacity(cfg: StackConfig) -> list[Problem]:
+    try:
+        return list(_capacity_rules(cfg))
+    except AttributeError:
+        return []
+
+
+def json_settings() -> set[str]:
+    """Settings whose value is an object or a list: the Pulumi CLI hands them to the program as JSON text."""
+    names: set[str] = set()
+    for name, field in StackConfig.model_fields.items():
+        types = [field.annotation, *get_args(field.annotation)]
+        if any(get_origin(t) is list or (isinstance(t, type) and issubclass(t, BaseModel)) for t in types):
+            names.add(field.alias or name)
+    return names
+
+
+def raw_from_stack_file(document: Mapping[str, Any], source: str = "the stack file") -> dict[str, Any]:
+    """The project's settings from a parsed `Pulumi.<stack>.yaml` (`config:` with `odoo-platform:` keys;
+    a key without a namespace is the project's, as for the Pulumi CLI). null means "not set"."""
+    settings = document.get("config") if isinstance(document, Mapping) else None
+    if settings is None:
+        return {}
+    if not isinstance(settings, Mapping):
+        raise ConfigError([f"{source}: config: must be a mapping of {PROJECT}:<setting>: <value>, not a {type(settings).__name__}"])
     raw: dict[str, Any] = {}
+    problems: list[str] = []
     for key, value in settings.items():
-        namespace, _, name = key.partition(":")
-        if namespace == PROJECT:
+        if not isinstance(key, str):
+            problems.append(f"{source}: config: key {json.dumps(key, default=str)} is not a setting name; write {PROJECT}:<setting>")
+            continue
+        namespace, _, name = key.partition(":") if ":" in key else ("", "", key)
+        if namespace in ("", PROJECT) and value is not None:
             raw[name] = value
+    if problems:
+        raise ConfigError(problems)
     return raw
 
 

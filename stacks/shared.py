@@ -6,20 +6,25 @@ import pulumi
 import pulumi_random as random
 from pulumi_azure_native import authorization, managedidentity
 
-from components.aks import AksCluster, AksClusterArgs, MaintenanceWindow
+from components.aks import POD_CIDR, AksCluster, AksClusterArgs, MaintenanceWindow
 from components.capacity import postgres_max_connections
+from components.certificates import NAMESPACE as CERT_MANAGER_NAMESPACE
+from components.certificates import SERVICE_ACCOUNT as CERT_MANAGER_SERVICE_ACCOUNT
+from components.certificates import UPSTREAM_IMAGES as CERT_MANAGER_IMAGES
+from components.certificates import CertificateIssuer, CertificateIssuerArgs
 from components.db_bootstrap import NAMESPACE as BOOTSTRAP_NAMESPACE
 from components.db_bootstrap import SERVICE_ACCOUNT as BOOTSTRAP_SERVICE_ACCOUNT
 from components.db_bootstrap import DatabaseBootstrap, DatabaseBootstrapArgs
 from components.landing_zone import DrNetworkPlan, LandingZone, LandingZoneArgs, SubnetPlan
 from components.naming import TenantNames
-from components.odoo_tenant import DataServices, OdooTenant, OdooTenantArgs, TenantSecrets, WorkingHours
+from components.interfaces import role_assignment
+from components.odoo_tenant import TLS_SECRET, DataServices, OdooTenant, OdooTenantArgs, TenantSecrets, WorkingHours
 from components.postgres import ADMIN_LOGIN, PASSWORD_SPECIALS, PostgresReplica, PostgresServer, PostgresServerArgs
 from components.redis import RedisCache, RedisCacheArgs
+from components.registry import ContainerRegistry, ContainerRegistryArgs
 from components.storage import ObjectStorage, ObjectStorageArgs
 from components.tier import lock_for
-from components.traefik import NAMESPACE as TRAEFIK_NAMESPACE
-from components.traefik import SERVICE_ACCOUNT as TRAEFIK_SERVICE_ACCOUNT
+from components.traefik import UPSTREAM_IMAGES as TRAEFIK_IMAGES
 from components.traefik import TraefikIngress, TraefikIngressArgs
 
 from .config import StackConfig
@@ -37,9 +42,13 @@ class Platform:
     postgres: PostgresServer
     redis: RedisCache
     storage: ObjectStorage
+    registry: ContainerRegistry
+    certificates: CertificateIssuer
     traefik: TraefikIngress
     bootstrap: DatabaseBootstrap
     bootstrap_identity: managedidentity.UserAssignedIdentity
+    # Grants the bootstrap Jobs need before they start (the server admin password).
+    bootstrap_grants: list[pulumi.Resource]
     tenant_id: pulumi.Output[str]
 
 
@@ -56,10 +65,13 @@ def landing_zone(cfg: StackConfig) -> LandingZone:
                 aks_user=subnets.aks_user,
                 private_endpoints=subnets.private_endpoints,
                 postgres=subnets.postgres,
+                runners=subnets.runners,
             ),
             admin_cidrs=cfg.admin_cidrs,
             identities=(CONTROL_PLANE, KUBELET),
-            public_ingress=not cfg.ingress_internal,
+            # Traefik runs on the system pool (components/traefik.py): its subnet takes the Internet on 80/443.
+            public_ingress_subnet=None if cfg.ingress_internal else "aks-system",
+            pod_cidr=POD_CIDR,
             dr=DrNetworkPlan(cfg.dr_location, cfg.dr_network.address_space, cfg.dr_network.postgres_subnet)
             if cfg.dr_mode == "warm-standby" and cfg.dr_location and cfg.dr_network
             else None,
@@ -68,7 +80,7 @@ def landing_zone(cfg: StackConfig) -> LandingZone:
     )
 
 
-def aks_cluster(cfg: StackConfig, zone: LandingZone) -> AksCluster:
+def aks_cluster(cfg: StackConfig, zone: LandingZone, deployer_object_id: pulumi.Input[str]) -> AksCluster:
     window = cfg.maintenance
     return AksCluster(
         "aks",
@@ -93,6 +105,24 @@ def aks_cluster(cfg: StackConfig, zone: LandingZone) -> AksCluster:
                 not_allowed=tuple((d.start.isoformat(), d.end.isoformat()) for d in window.not_allowed_dates),
             ),
             api_server_cidrs=cfg.admin_cidrs,
+            deployer_object_id=deployer_object_id,
+            lock=lock_for(cfg.tier),
+        ),
+    )
+
+
+def container_registry(cfg: StackConfig, zone: LandingZone) -> ContainerRegistry:
+    return ContainerRegistry(
+        "registry",
+        ContainerRegistryArgs(
+            naming=cfg.naming,
+            tier=cfg.tier,
+            resource_group_name=zone.resource_groups["compute"].name,
+            private_access=zone.private_access,
+            diagnostics=zone.diagnostics,
+            push_cidrs=cfg.admin_cidrs,
+            replica_location=cfg.dr_location if cfg.tier.is_production else None,
+            cached_repositories={**TRAEFIK_IMAGES, **CERT_MANAGER_IMAGES},
             lock=lock_for(cfg.tier),
         ),
     )
@@ -171,41 +201,61 @@ def object_storage(cfg: StackConfig, zone: LandingZone) -> ObjectStorage:
 
 
 def platform(cfg: StackConfig) -> Platform:
+    client = authorization.get_client_config_output()
     zone = landing_zone(cfg)
-    aks = aks_cluster(cfg, zone)
+    aks = aks_cluster(cfg, zone, client.object_id)
     postgres = postgres_server(cfg, zone)
-    tenant_id = authorization.get_client_config_output().tenant_id
+    registry = container_registry(cfg, zone)
+    tenant_id = client.tenant_id
     identities_rg = zone.resource_groups["management"].name
     vault = zone.key_vault.name
     subnets = cfg.network.subnets
 
-    traefik_identity = aks.workload_identity("traefik", TRAEFIK_NAMESPACE, TRAEFIK_SERVICE_ACCOUNT, identities_rg)
-    zone.grant_secret_read("traefik-tls", cfg.tls_certificate_name, traefik_identity.principal_id)
+    # Every image comes from the platform registry (or a configured external one): the kubelet may pull from them.
+    kubelet = zone.identities[KUBELET].principal_id
+    pull_grants = [registry.grant_pull("kubelet-acr-pull", kubelet)]
+    for i, external in enumerate(cfg.external_registries):
+        pull_grants.append(role_assignment(f"kubelet-acr-pull-external-{i}", external.resource_id, "AcrPull", kubelet, registry))
+
+    cert_identity = aks.workload_identity("cert-manager", CERT_MANAGER_NAMESPACE, CERT_MANAGER_SERVICE_ACCOUNT, identities_rg)
+    certificates = CertificateIssuer(
+        "certificates",
+        CertificateIssuerArgs(
+            provider=aks.provider,
+            base_domain=cfg.base_domain,
+            units=[unit.name for unit in cfg.units],
+            acme_server=cfg.acme_server,
+            dns_resource_group_name=zone.resource_groups["network"].name,
+            subscription_id=client.subscription_id,
+            identity_client_id=cert_identity.client_id,
+            identity_principal_id=cert_identity.principal_id,
+            registry_server=registry.login_server,
+        ),
+        opts=pulumi.ResourceOptions(depends_on=pull_grants),
+    )
     traefik = TraefikIngress(
         "traefik",
         TraefikIngressArgs(
             tier=cfg.tier,
             provider=aks.provider,
-            identity_client_id=traefik_identity.client_id,
-            tenant_id=tenant_id,
-            key_vault_name=vault,
-            certificate_name=cfg.tls_certificate_name,
+            registry_server=registry.login_server,
             admin_cidrs=cfg.admin_cidrs,
             trusted_proxy_cidrs=cfg.trusted_proxy_cidrs,
             internal_load_balancer=cfg.ingress_internal,
         ),
+        opts=pulumi.ResourceOptions(depends_on=pull_grants),
     )
     bootstrap_identity = aks.workload_identity("db-bootstrap", BOOTSTRAP_NAMESPACE, BOOTSTRAP_SERVICE_ACCOUNT, identities_rg)
-    zone.grant_secret_read("db-bootstrap-admin", postgres.admin_secret_name, bootstrap_identity.principal_id)
+    admin_grant = zone.grant_secret_read("db-bootstrap-admin", postgres.admin_secret, bootstrap_identity.principal_id)
     bootstrap = DatabaseBootstrap(
         "db-bootstrap",
         DatabaseBootstrapArgs(
             provider=aks.provider,
-            image=cfg.postgres_client_image,
+            image=image(cfg, registry, "postgresClientImage"),
             identity_client_id=bootstrap_identity.client_id,
             tenant_id=tenant_id,
             key_vault_name=vault,
-            admin_secret_name=postgres.admin_secret_name,
+            admin_secret_name=postgres.admin_secret.name,
             admin_login=ADMIN_LOGIN,
             postgres_fqdn=postgres.fqdn,
             postgres_cidr=subnets.postgres,
@@ -218,27 +268,41 @@ def platform(cfg: StackConfig) -> Platform:
         postgres=postgres,
         redis=redis_cache(cfg, zone),
         storage=object_storage(cfg, zone),
+        registry=registry,
+        certificates=certificates,
         traefik=traefik,
         bootstrap=bootstrap,
         bootstrap_identity=bootstrap_identity,
+        bootstrap_grants=[admin_grant, postgres.admin_secret, *pull_grants],
         tenant_id=tenant_id,
     )
+
+
+def image(cfg: StackConfig, registry: ContainerRegistry, setting: str) -> pulumi.Output[str]:
+    """The full reference of an image setting: the platform registry's server filled in where none was given."""
+    ref = cfg.images[setting]
+    return pulumi.Output.from_input(ref.qualified(ref.registry)) if ref.registry else registry.image(ref.reference)
 
 
 def tenant_environment(shared: Platform, tenant: TenantNames) -> dict[str, Any]:
     """One tenant environment: its identity and grants, database role bootstrap and Odoo workloads; its stack outputs."""
     cfg, zone = shared.cfg, shared.zone
     identity = shared.aks.workload_identity(tenant.key, tenant.namespace, ODOO_SERVICE_ACCOUNT, zone.resource_groups["management"].name)
-    shared.storage.grant_read_write(f"{tenant.key}-blob", tenant.container, identity.principal_id)
+    blob_grant = shared.storage.grant_read_write(f"{tenant.key}-blob", tenant.container, identity.principal_id)
     database = shared.postgres.tenants[tenant.key]
-    admin_secret = f"odoo-{tenant.key}-admin-password"
-    admin_password = random.RandomPassword(admin_secret, length=32, special=True, override_special=PASSWORD_SPECIALS)
-    zone.store_secret(admin_secret, admin_password.result)
-    secrets = TenantSecrets(db_password=database.password_secret_name, redis_key=shared.redis.access_key_secret_name, admin_password=admin_secret)
-    for purpose, secret_name in (("db", secrets.db_password), ("redis", secrets.redis_key), ("admin", secrets.admin_password)):
-        zone.grant_secret_read(f"{tenant.key}-kv-{purpose}", secret_name, identity.principal_id)
-    zone.grant_secret_read(f"{tenant.key}-kv-bootstrap", secrets.db_password, shared.bootstrap_identity.principal_id)
-    job = shared.bootstrap.job(tenant, database.password_secret_name)
+    admin_secret_name = f"odoo-{tenant.key}-admin-password"
+    admin_password = random.RandomPassword(admin_secret_name, length=32, special=True, override_special=PASSWORD_SPECIALS)
+    admin_secret = zone.store_secret(admin_secret_name, admin_password.result)
+    stored = {"db": database.password_secret, "redis": shared.redis.access_key_secret, "admin": admin_secret}
+    secrets = TenantSecrets(db_password=stored["db"].name, redis_key=stored["redis"].name, admin_password=stored["admin"].name)
+    grants: list[pulumi.Resource] = [blob_grant, *stored.values()]
+    for purpose, secret in stored.items():
+        grants.append(zone.grant_secret_read(f"{tenant.key}-kv-{purpose}", secret, identity.principal_id))
+    bootstrap_grant = zone.grant_secret_read(f"{tenant.key}-kv-bootstrap", database.password_secret, shared.bootstrap_identity.principal_id)
+    # The role bootstrap needs the database, both passwords and the grants to read them before its pod starts.
+    job = shared.bootstrap.job(
+        tenant, database.password_secret.name, depends_on=[database.resource, database.password_secret, bootstrap_grant, *shared.bootstrap_grants]
+    )
     subnets = cfg.network.subnets
     workloads = OdooTenant(
         tenant.key,
@@ -247,7 +311,7 @@ def tenant_environment(shared: Platform, tenant: TenantNames) -> dict[str, Any]:
             provider=shared.aks.provider,
             names=tenant,
             base_domain=cfg.base_domain,
-            image=cfg.odoo_image,
+            image=image(cfg, shared.registry, "odooImage"),
             sizing=cfg.profile.odoo,
             identity_client_id=identity.client_id,
             data=DataServices(
@@ -262,16 +326,17 @@ def tenant_environment(shared: Platform, tenant: TenantNames) -> dict[str, Any]:
             ),
             secrets=secrets,
             working_hours=working_hours(cfg),
+            depends_on=[job, shared.traefik, *grants],
         ),
-        opts=pulumi.ResourceOptions(depends_on=[job, shared.traefik]),
     )
+    shared.certificates.certificate(f"{tenant.key}-certificate", tenant.namespace, workloads.host, TLS_SECRET, workloads, [workloads.namespace])
     return {
         "url": f"https://{workloads.host}/",
         "namespace": tenant.namespace,
         "identityClientId": identity.client_id,
         "database": database.database,
         "databaseRole": database.role,
-        "databasePasswordSecret": database.password_secret_name,
+        "databasePasswordSecret": database.password_secret.name,
         "redisKeyPrefix": shared.redis.key_prefixes[tenant.key],
         "container": tenant.container,
         "ephemeral": tenant.ephemeral,
@@ -291,4 +356,7 @@ def export_platform(shared: Platform, tenants: dict[str, Any]) -> None:
     pulumi.export("postgresFqdn", shared.postgres.fqdn)
     pulumi.export("redisHost", shared.redis.host_name)
     pulumi.export("blobEndpoint", shared.storage.blob_endpoint)
+    pulumi.export("registryLoginServer", shared.registry.login_server)
+    # Delegate each unit's zone (<unit>.<baseDomain>) to these name servers once: certificates are issued through it.
+    pulumi.export("dnsNameServers", shared.certificates.name_servers)
     pulumi.export("tenantEnvironments", tenants)

@@ -9,7 +9,9 @@ from components.capacity import CapacityError, NodePoolSpec, PodDemand, check_ca
 from components.tier import Tier
 from stacks.config import ConfigError, load_config
 from stacks.sizing import PROFILES
-from tools.mocks import TENANT_ID, arm_id, stable_uuid
+from tools.deploy_rules import Plan
+from tools.mocks import DEPLOYER_OBJECT_ID, TENANT_ID, arm_id, stable_uuid
+from tools.plan import build_plan
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 POOL = "azure-native:containerservice:AgentPool"
@@ -60,7 +62,7 @@ def _arm_identity_for(rec, purpose):
 
 
 def test_control_plane_may_manage_node_subnets_and_kubelet_identity_before_the_cluster(stack):
-    grants = {r.name: r for r in stack.children(AKS, "azure-native:authorization:RoleAssignment")}
+    grants = {r.name: r for r in stack.children(AKS, "azure-native:authorization:RoleAssignment") if r.name.startswith("aks-cp-")}
     cp_principal = stable_uuid("principal", f"id-acme-{stack.stack}-weu-aks-control-plane")
     assert {g.inputs["principalId"] for g in grants.values()} == {cp_principal}
     assert grants["aks-cp-subnet-system-role"].inputs["scope"].endswith("/subnets/snet-aks-system")
@@ -184,7 +186,7 @@ def test_federated_credential_trusts_the_clusters_issuer(stack):
     assert stack.outputs["oidcIssuerUrl"] == issuer
     creds = stack.of_type("azure-native:managedidentity:FederatedIdentityCredential")
     subjects = {c.inputs["subject"] for c in creds}
-    assert {"system:serviceaccount:traefik:traefik", "system:serviceaccount:odoo-bootstrap:db-bootstrap"} <= subjects
+    assert {"system:serviceaccount:cert-manager:cert-manager", "system:serviceaccount:odoo-bootstrap:db-bootstrap"} <= subjects
     creds = [c for c in creds if c.inputs["subject"].startswith("system:serviceaccount:odoo-") and c.inputs["subject"].endswith(":odoo")]
     assert len(creds) == len(stack.outputs["tenantEnvironments"])
     for cred in creds:
@@ -198,7 +200,27 @@ def test_federated_credential_trusts_the_clusters_issuer(stack):
 def test_kubernetes_provider_kubeconfig_is_secret(stack):
     [provider] = stack.of_type("pulumi:providers:kubernetes")
     assert provider.inputs["kubeconfig"] == "[secret]"
-    assert {p.urn for p in stack.of_type(POOL)} <= set(provider.dependencies)
+    plan = Plan(build_plan(stack)["resources"])
+    assert {p.urn for p in stack.of_type(POOL)} <= plan.waits_for(provider.urn)
+
+
+def test_deployer_is_cluster_admin_through_azure_rbac(stack):
+    """Local accounts are off: whoever runs `pulumi up` needs a Kubernetes role through Azure RBAC first."""
+    deployer = stack.one("azure-native:authorization:RoleAssignment", "aks-deployer-role")
+    assert deployer.inputs["principalId"] == DEPLOYER_OBJECT_ID
+    assert deployer.inputs["roleDefinitionId"].endswith("/b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b")
+    assert deployer.inputs["scope"].endswith(f"/managedClusters/aks-acme-{stack.stack}-weu")
+    [provider] = stack.of_type("pulumi:providers:kubernetes")
+    assert deployer.urn in provider.dependencies
+
+
+def test_pools_and_maintenance_configurations_are_created_one_at_a_time(stack):
+    plan = Plan(build_plan(stack)["resources"])
+    operations = [r.urn for r in stack.resources if r.type in (POOL, "azure-native:containerservice:MaintenanceConfiguration")]
+    assert len(operations) == 5
+    for i, a in enumerate(operations):
+        for b in operations[i + 1 :]:
+            assert a in plan.waits_for(b), f"{b} may run beside {a}"
 
 
 def test_kubeconfig_uses_kubelogin_non_interactively():

@@ -1,114 +1,138 @@
-"""The tenant-role bootstrap script against a real PostgreSQL server: right privileges, idempotent, password rotation."""
-import glob
+"""The tenant-role bootstrap script against real PostgreSQL servers of every supported major, in Azure's model.
+
+On Azure Flexible Server the server admin is no superuser: LOGIN, CREATEROLE, CREATEDB, member of
+azure_pg_admin; ARM creates each database owned by that admin. The script runs as that admin, over TCP
+with a password, exactly as the Job runs it (BOOTSTRAP_SH calling psql on BOOTSTRAP_SQL).
+"""
 import os
-import shutil
+import stat
 import subprocess
-import tempfile
 
 import pytest
 
 from components.db_bootstrap import BOOTSTRAP_SH, BOOTSTRAP_SQL
+from tests.postgres_servers import AZURE_ADMIN, AZURE_ADMIN_PASSWORD, PostgresServer, postgres, psql_binary  # noqa: F401
 
-ADMIN = "odooplatformadmin"
-
-
-def _server_binary(name: str) -> str:
-    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
-    if not found:
-        pytest.fail(f"{name} not found: .ci/run installs Debian's postgresql package")
-    return found
+TENANT = "odoo_gc_dev"  # role and database, as TenantNames makes them
+OTHER = "odoo_xy_dev"  # another tenant on the same server
+FIRST_PASSWORD = "first-Password_1.x~"
+SECOND_PASSWORD = "second-Password_2.y~"
 
 
-@pytest.fixture(scope="module")
-def server():
-    """A throwaway server on a private Unix socket (no TCP), run as the postgres user (initdb refuses root)."""
-    base = tempfile.mkdtemp(prefix="odoo-bootstrap-", dir="/tmp")
-    os.chmod(base, 0o777)
-    data, sockets = os.path.join(base, "data"), os.path.join(base, "sockets")
-    os.makedirs(sockets, mode=0o777)
-    os.chmod(sockets, 0o777)
-    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    subprocess.run([*as_postgres, _server_binary("initdb"), "-D", data, "-U", "postgres", "--auth=trust"], check=True, capture_output=True)
-    subprocess.run(
-        [*as_postgres, _server_binary("pg_ctl"), "-D", data, "-w", "-l", os.path.join(base, "log"), "-o", f"-c listen_addresses='' -k {sockets}", "start"],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield {"host": sockets, "base": base}
-    finally:
-        subprocess.run([*as_postgres, _server_binary("pg_ctl"), "-D", data, "-m", "immediate", "stop"], capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def sql(server, statement: str, user: str = "postgres", db: str = "postgres") -> str:
-    result = subprocess.run(
-        ["psql", f"host={server['host']} dbname={db} user={user}", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", statement],
-        capture_output=True, text=True, check=True,
-    )
-    return result.stdout.strip()
-
-
-@pytest.fixture(scope="module")
-def azure_like(server):
-    """Like Azure: the server admin may create roles and databases but is no superuser; ARM made the database."""
-    sql(server, f"CREATE ROLE {ADMIN} LOGIN CREATEROLE CREATEDB")
-    sql(server, "CREATE DATABASE odoo_gc_dev", user=ADMIN)
-    sql(server, "CREATE ROLE intruder LOGIN")
-    return server
-
-
-def bootstrap(server, password: str, database: str = "odoo_gc_dev") -> subprocess.CompletedProcess:
-    work = tempfile.mkdtemp(dir=server["base"])
-    files = {"bootstrap.sql": BOOTSTRAP_SQL, "bootstrap.sh": BOOTSTRAP_SH, "tenant-password": password, "admin-password": "unused-with-trust-auth"}
+def bootstrap(server: PostgresServer, role: str, password: str, database: str) -> subprocess.CompletedProcess:
+    """Run the shipped BOOTSTRAP_SH as the Job does, psql on PATH wrapped to record every argv it gets."""
+    work = server.workdir()
+    files = {
+        "bootstrap.sql": BOOTSTRAP_SQL, "bootstrap.sh": BOOTSTRAP_SH, "tenant-password": password, "admin-password": AZURE_ADMIN_PASSWORD,
+        # records each psql argv, one argument per line, then runs the real psql
+        "bin/psql": f'#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done >> "{work}/psql-argv"\nexec "{psql_binary()}" "$@"\n',
+    }
     for name, content in files.items():
-        with open(os.path.join(work, name), "w", encoding="utf-8") as f:
+        path = os.path.join(work, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
             f.write(content)
+    os.chmod(os.path.join(work, "bin/psql"), stat.S_IRWXU)
     env = {
-        **os.environ,
-        "PGHOST": server["host"],
-        "PGADMIN": ADMIN,
-        "TENANT_ROLE": "odoo_gc_dev",
+        "PATH": f"{work}/bin:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "HOME": work,
+        "PGHOST": "127.0.0.1",
+        "PGPORT": str(server.port),
+        "PGSSLMODE": "disable",  # the local server has no certificate; the shipped default stays `require`
+        "PGADMIN": AZURE_ADMIN,
+        "TENANT_ROLE": role,
         "TENANT_DATABASE": database,
         "TENANT_PASSWORD_FILE": os.path.join(work, "tenant-password"),
         "ADMIN_PASSWORD_FILE": os.path.join(work, "admin-password"),
         "BOOTSTRAP_SQL": os.path.join(work, "bootstrap.sql"),
     }
-    return subprocess.run(["sh", os.path.join(work, "bootstrap.sh")], env=env, capture_output=True, text=True)
+    # A new session has no controlling terminal, like a Job's container: \password then reads stdin.
+    result = subprocess.run(["sh", os.path.join(work, "bootstrap.sh")], env=env, capture_output=True, text=True, timeout=60, start_new_session=True)
+    with open(os.path.join(work, "psql-argv"), encoding="utf-8") as f:
+        result.psql_argv = f.read()  # type: ignore[attr-defined]
+    return result
 
 
-def role(server) -> str:
-    return sql(server, "SELECT rolsuper, rolcreatedb, rolcreaterole, rolcanlogin FROM pg_roles WHERE rolname = 'odoo_gc_dev'")
+@pytest.fixture(scope="module")
+def tenants(postgres: PostgresServer) -> PostgresServer:
+    """Two tenant databases made the Azure way (owned by the admin); only TENANT is bootstrapped first."""
+    for db in (TENANT, OTHER):
+        if postgres.sql(f"SELECT count(*) FROM pg_database WHERE datname = '{db}'") == "0":
+            postgres.create_database_as_admin(db)
+    return postgres
 
 
-def password_hash(server) -> str:
-    return sql(server, "SELECT rolpassword FROM pg_authid WHERE rolname = 'odoo_gc_dev'")
+def test_the_server_is_azure_like(tenants):
+    assert tenants.version.split(".")[0] == str(tenants.major)
+    assert tenants.sql(f"SELECT rolsuper, rolcreaterole, rolcreatedb, pg_has_role('{AZURE_ADMIN}', 'azure_pg_admin', 'MEMBER') FROM pg_roles WHERE rolname = '{AZURE_ADMIN}'") == "f|t|t|t"
+    assert tenants.sql(f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{TENANT}'") == AZURE_ADMIN
 
 
-def test_creates_a_plain_login_role_owning_only_its_database(azure_like):
-    result = bootstrap(azure_like, "first-Password_1")
+def test_creates_a_plain_login_role_owning_its_database_and_schema(tenants):
+    result = bootstrap(tenants, TENANT, FIRST_PASSWORD, TENANT)
     assert result.returncode == 0, result.stderr
-    assert role(azure_like) == "f|f|f|t"
-    assert sql(azure_like, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'odoo_gc_dev'") == "odoo_gc_dev"
-    assert sql(azure_like, "SELECT count(*) FROM pg_database WHERE pg_get_userbyid(datdba) = 'odoo_gc_dev'") == "1"
-    assert sql(azure_like, "SELECT has_database_privilege('intruder', 'odoo_gc_dev', 'CONNECT')") == "f"
-    assert sql(azure_like, "SELECT has_database_privilege('odoo_gc_dev', 'odoo_gc_dev', 'CREATE')") == "t"
-    assert password_hash(azure_like).startswith("SCRAM-SHA-256$")
-    assert "first-Password_1" not in result.stdout + result.stderr
+    assert tenants.sql(f"SELECT rolsuper, rolcreatedb, rolcreaterole, rolcanlogin FROM pg_roles WHERE rolname = '{TENANT}'") == "f|f|f|t"
+    assert tenants.sql(f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{TENANT}'") == TENANT
+    assert tenants.sql(f"SELECT count(*) FROM pg_database WHERE pg_get_userbyid(datdba) = '{TENANT}'") == "1"
+    assert tenants.sql("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'public'", db=TENANT) == TENANT
+    assert tenants.sql(f"SELECT has_database_privilege('{TENANT}', '{TENANT}', 'CREATE')") == "t"
+    assert tenants.sql(f"SELECT rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid WHERE rolname = '{TENANT}'") == "t"
+    # PUBLIC keeps no CONNECT (nor TEMPORARY) on the tenant database
+    assert tenants.sql(f"SELECT count(*) FROM pg_database, aclexplode(datacl) a WHERE datname = '{TENANT}' AND a.grantee = 0") == "0"
+    assert FIRST_PASSWORD not in result.stdout + result.stderr
 
 
-def test_rerunning_is_safe_and_rotates_the_password(azure_like):
-    before = password_hash(azure_like)
-    again = bootstrap(azure_like, "first-Password_1")
+def test_the_tenant_logs_in_to_its_own_database_only(tenants):
+    own = tenants.login(TENANT, FIRST_PASSWORD, TENANT, "CREATE TABLE probe (id int); DROP TABLE probe; SELECT current_user")
+    assert own.returncode == 0, own.stderr
+    assert own.stdout.strip() == TENANT
+    assert tenants.login(TENANT, "wrong-password", TENANT).returncode != 0
+    # ARM's database still lets PUBLIC connect until the other tenant's bootstrap revokes it
+    assert tenants.login(TENANT, FIRST_PASSWORD, OTHER).returncode == 0
+    other = bootstrap(tenants, OTHER, SECOND_PASSWORD, OTHER)
+    assert other.returncode == 0, other.stderr
+    for role, password, foreign in ((TENANT, FIRST_PASSWORD, OTHER), (OTHER, SECOND_PASSWORD, TENANT)):
+        assert tenants.sql(f"SELECT has_database_privilege('{role}', '{foreign}', 'CONNECT')") == "f"
+        refused = tenants.login(role, password, foreign)
+        assert refused.returncode != 0
+        assert "permission denied for database" in refused.stderr
+    assert tenants.login(OTHER, SECOND_PASSWORD, OTHER).returncode == 0
+
+
+def test_rerunning_is_safe_and_applies_a_changed_password(tenants):
+    again = bootstrap(tenants, TENANT, FIRST_PASSWORD, TENANT)
     assert again.returncode == 0, again.stderr
-    assert role(azure_like) == "f|f|f|t"
-    rotated = bootstrap(azure_like, "second-Password_2")
+    assert tenants.sql(f"SELECT rolsuper, rolcreatedb, rolcreaterole, rolcanlogin FROM pg_roles WHERE rolname = '{TENANT}'") == "f|f|f|t"
+    assert tenants.sql(f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{TENANT}'") == TENANT
+    rotated = bootstrap(tenants, TENANT, SECOND_PASSWORD, TENANT)
     assert rotated.returncode == 0, rotated.stderr
-    assert password_hash(azure_like) != before
-    assert sql(azure_like, "SELECT count(*) FROM pg_roles WHERE rolname = 'odoo_gc_dev'") == "1"
+    assert tenants.login(TENANT, SECOND_PASSWORD, TENANT).returncode == 0
+    assert tenants.login(TENANT, FIRST_PASSWORD, TENANT).returncode != 0
+    assert tenants.sql(f"SELECT count(*) FROM pg_roles WHERE rolname = '{TENANT}'") == "1"
+    assert tenants.sql(f"SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'public'", db=TENANT) == TENANT
+    # the admin may act as the tenant role (SET) and holds its privileges (INHERIT), nothing else changed
+    if tenants.major >= 16:
+        assert tenants.sql(f"SELECT pg_has_role('{AZURE_ADMIN}', '{TENANT}', 'SET'), pg_has_role('{AZURE_ADMIN}', '{TENANT}', 'USAGE')") == "t|t"
+    assert tenants.sql(f"SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = '{AZURE_ADMIN}'") == "f|t|t"
+    # restore the first password for the tests that follow
+    assert bootstrap(tenants, TENANT, FIRST_PASSWORD, TENANT).returncode == 0
 
 
-def test_fails_loudly_when_the_database_is_missing(azure_like):
-    result = bootstrap(azure_like, "x", database="odoo_missing_dev")
+def test_the_password_is_in_no_argv_no_variable_and_no_server_log(tenants):
+    result = bootstrap(tenants, TENANT, SECOND_PASSWORD, TENANT)
+    assert result.returncode == 0, result.stderr
+    argv = result.psql_argv  # type: ignore[attr-defined]
+    assert f"role={TENANT}" in argv.splitlines()  # the wrapper did record psql's arguments
+    assert SECOND_PASSWORD not in argv
+    assert not any(line.startswith("pw=") or "PASSWORD" in line.upper() for line in argv.splitlines())
+    log = tenants.log()  # the test servers log every statement (log_statement = all)
+    for password in (FIRST_PASSWORD, SECOND_PASSWORD):
+        assert password not in log
+    assert f"ALTER USER {TENANT} PASSWORD 'SCRAM-SHA-256$" in log  # what psql's \password sends: a SCRAM verifier
+    assert bootstrap(tenants, TENANT, FIRST_PASSWORD, TENANT).returncode == 0
+
+
+def test_fails_loudly_when_the_database_is_missing(tenants):
+    result = bootstrap(tenants, "odoo_missing_dev", "x-Password_3", "odoo_missing_dev")
     assert result.returncode != 0
     assert 'database "odoo_missing_dev" does not exist' in result.stderr

@@ -71,7 +71,8 @@ def no_ha(r):
 
 
 def backups_mutable(r):
-    return r["type"] != "azure-native:storage:BlobContainerImmutabilityPolicy"
+    if r["type"] == "azure-native:storage:StorageAccount":
+        r["inputs"].pop("immutableStorageWithVersioning", None)
 
 
 def tls_off(r):

@@ -3,6 +3,8 @@ import ipaddress
 
 import pytest
 
+from components.aks import POD_CIDR
+from components.landing_zone import inbound_allows
 from tools.mocks import DEPLOYER_OBJECT_ID, SUBSCRIPTION_ID
 
 RG = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups"
@@ -22,7 +24,13 @@ def test_resource_groups_per_concern(stack):
 def test_production_resource_groups_and_vault_are_locked(prod):
     locks = {r.inputs["scope"]: r.inputs["level"] for r in prod.of_type("azure-native:authorization:ManagementLockByScope")}
     for group in prod.of_type("azure-native:resources:ResourceGroup"):
-        assert locks[f"{RG}/{group.inputs['resourceGroupName']}"] == "CanNotDelete"
+        name = group.inputs["resourceGroupName"]
+        if name == "rg-acme-prod-weu-network":
+            # It holds the PostgreSQL private DNS zone, which HA failover rewrites: its VNets are locked instead.
+            assert f"{RG}/{name}" not in locks
+            assert locks[f"{RG}/{name}/providers/Microsoft.Network/virtualNetworks/vnet-acme-prod-weu"] == "CanNotDelete"
+        else:
+            assert locks[f"{RG}/{name}"] == "CanNotDelete"
     kv = vault(prod)
     assert locks[f"{RG}/rg-acme-prod-weu-management/providers/Microsoft.KeyVault/vaults/{kv.inputs['vaultName']}"] == "CanNotDelete"
 
@@ -88,12 +96,15 @@ def test_subnets_follow_the_plan_and_deny_default_outbound(stack, dev_settings, 
         "snet-aks-user": plan["aksUser"],
         "snet-private-endpoints": plan["privateEndpoints"],
         "snet-postgres": plan["postgres"],
+        **({"snet-runners": plan["runners"]} if "runners" in plan else {}),
     }
     space = ipaddress.ip_network(stack.one("azure-native:network:VirtualNetwork", "vnet").inputs["addressSpace"]["addressPrefixes"][0])
     assert all(ipaddress.ip_network(s["addressPrefix"]).subnet_of(space) for s in subnets.values())
     assert all(s["defaultOutboundAccess"] is False for s in subnets.values())
     assert all(s["networkSecurityGroup"]["id"].split("/")[-1].startswith("nsg-") for s in subnets.values())
     assert subnets["snet-postgres"]["delegations"] == [{"name": "postgres-flexible-server", "serviceName": "Microsoft.DBforPostgreSQL/flexibleServers"}]
+    # WAL archiving reaches Azure Storage through a service endpoint, default outbound being off.
+    assert subnets["snet-postgres"]["serviceEndpoints"] == [{"service": "Microsoft.Storage"}]
 
 
 def primary_subnets(rec):
@@ -115,12 +126,34 @@ def test_nsgs_deny_inbound_by_default(stack):
 
 
 def test_internet_reaches_only_the_ingress_subnet_on_web_ports(stack):
+    # Traefik runs on the system pool: its subnet, and only it, takes 80/443 from the Internet.
     for nsg in stack.of_type("azure-native:network:NetworkSecurityGroup"):
         internet = [r for r in nsg.inputs["securityRules"] if r["sourceAddressPrefix"] == "Internet"]
-        if nsg.inputs["networkSecurityGroupName"].endswith("aks-user"):
+        if nsg.inputs["networkSecurityGroupName"].endswith("aks-system"):
             assert sorted(r["destinationPortRange"] for r in internet) == ["443", "80"]
         else:
             assert internet == []
+
+
+def test_internal_ingress_opens_nothing_to_the_internet():
+    for purpose in ("aks-system", "aks-user", "private-endpoints", "postgres", "runners"):
+        assert [a for a in inbound_allows(purpose, None, POD_CIDR) if a[1] == "Internet"] == []
+
+
+def test_overlay_pod_traffic_crosses_the_node_subnets(stack):
+    """The pod CIDR is outside the VirtualNetwork tag: node NSGs must admit it before their deny-all."""
+    for nsg in stack.of_type("azure-native:network:NetworkSecurityGroup"):
+        pod_rules = [r for r in nsg.inputs["securityRules"] if r["sourceAddressPrefix"] == POD_CIDR]
+        if "-aks-" in nsg.inputs["networkSecurityGroupName"]:
+            assert [(r["access"], r["destinationPortRange"]) for r in pod_rules] == [("Allow", "*")]
+            assert pod_rules[0]["priority"] < 4096
+        else:
+            assert pod_rules == []
+
+
+def test_dr_network_is_peered_both_ways(prod):
+    peerings = {(p.inputs["virtualNetworkName"], p.inputs["remoteVirtualNetwork"]["id"].rsplit("/", 1)[-1]) for p in prod.of_type("azure-native:network:VirtualNetworkPeering")}
+    assert peerings == {("vnet-acme-prod-weu", "vnet-acme-prod-neu"), ("vnet-acme-prod-neu", "vnet-acme-prod-weu")}
 
 
 @pytest.mark.parametrize("zone", ["privatelink.redis.azure.net", "privatelink.blob.core.windows.net", "privatelink.vaultcore.azure.net"])

@@ -13,6 +13,10 @@ def in_namespace(rec, kind: str, namespace: str):
     return [r for r in rec.of_type(K + kind) if r.inputs.get("metadata", {}).get("namespace") == namespace]
 
 
+def base_domain(rec):
+    return rec.of_type("azure-native:dns:Zone")[0].inputs["zoneName"].split(".", 1)[1]
+
+
 def tenants(rec):
     return rec.outputs["tenantEnvironments"]
 
@@ -186,12 +190,16 @@ def test_secrets_come_from_key_vault_files(stack):
     for key, out in tenants(stack).items():
         spc = one(stack, "secrets-store.csi.x-k8s.io/v1:SecretProviderClass", out["namespace"])["spec"]["parameters"]
         assert spc["clientID"] == out["identityClientId"] and spc["usePodIdentity"] == "false"
-        for secret, alias in ((out["databasePasswordSecret"], "db-password"), ("redis-access-key", "redis-key"), (f"odoo-{key}-admin-password", "admin-password")):
+        redis_key, admin = secret_name(stack, "kv-redis-access-key"), secret_name(stack, f"kv-odoo-{key}-admin-password")
+        for secret, alias in ((out["databasePasswordSecret"], "db-password"), (redis_key, "redis-key"), (admin, "admin-password")):
             assert f"objectName: {secret}\n" in spc["objects"] and f"objectAlias: {alias}\n" in spc["objects"]
         grants = [r for r in stack.of_type("azure-native:authorization:RoleAssignment") if r.name.startswith(f"{key}-kv-") and not r.name.endswith("bootstrap-role")]
-        assert sorted(g.inputs["scope"].rsplit("/secrets/", 1)[1] for g in grants) == sorted(
-            [out["databasePasswordSecret"], "redis-access-key", f"odoo-{key}-admin-password"]
-        )
+        assert sorted(g.inputs["scope"].rsplit("/secrets/", 1)[1] for g in grants) == sorted([out["databasePasswordSecret"], redis_key, admin])
+
+
+def secret_name(rec, resource_name):
+    """The Azure name of a Key Vault secret: its purpose plus a generation suffix (soft-deleted names stay taken)."""
+    return rec.one("azure-native:keyvault:Secret", resource_name).inputs["secretName"]
 
 
 def test_services_and_route(stack):
@@ -201,7 +209,7 @@ def test_services_and_route(stack):
         assert ports == {"odoo-http": 8069, "odoo-longpolling": 8072}
         route = one(stack, "traefik.io/v1alpha1:IngressRoute", ns)["spec"]
         unit, env = key.split("-")
-        host = f"{env}.{unit}.erp.acme-construction.example"
+        host = f"{env}.{unit}.{base_domain(stack)}"
         assert out["url"] == f"https://{host}/"
         by_match = {r["match"]: r for r in route["routes"]}
         assert by_match[f"Host(`{host}`) && PathPrefix(`/websocket`)"]["services"] == [{"name": "odoo-longpolling", "port": 8072}]
@@ -209,7 +217,11 @@ def test_services_and_route(stack):
         [manager] = [r for m, r in by_match.items() if "/web/database" in m]
         assert manager["middlewares"][0] == {"name": "admin-only", "namespace": "traefik"} and manager["priority"] > by_match[f"Host(`{host}`)"]["priority"]
         assert all({"name": "security-headers", "namespace": "traefik"} in r["middlewares"] for r in route["routes"])
-        assert route["tls"] == {"options": {"name": "default", "namespace": "traefik"}}
+        # The namespace's own certificate, issued by cert-manager for exactly this host.
+        assert route["tls"] == {"secretName": "odoo-tls", "options": {"name": "default", "namespace": "traefik"}}
+        certificate = one(stack, "cert-manager.io/v1:Certificate", ns)["spec"]
+        assert certificate["dnsNames"] == [host] and certificate["secretName"] == "odoo-tls"
+        assert certificate["issuerRef"] == {"kind": "ClusterIssuer", "name": "letsencrypt"}
 
 
 def test_two_tenants_never_share_a_host(dev):
@@ -225,7 +237,8 @@ def test_bootstrap_job_per_tenant_environment(stack):
         assert env["TENANT_ROLE"] == out["databaseRole"] and env["TENANT_DATABASE"] == out["database"]
         assert env["PGADMIN"] == "odooplatformadmin" and env["PGHOST"].endswith(".postgres.database.azure.com")
     # No tenant namespace can read the server admin password: only the bootstrap identity is granted it.
-    admin_grants = [r for r in stack.of_type("azure-native:authorization:RoleAssignment") if r.inputs["scope"].endswith("/secrets/pg-admin-password")]
+    admin_secret = secret_name(stack, "kv-pg-admin-password")
+    admin_grants = [r for r in stack.of_type("azure-native:authorization:RoleAssignment") if r.inputs["scope"].endswith(f"/secrets/{admin_secret}")]
     assert [g.inputs["principalId"] for g in admin_grants] == [stable_uuid("principal", f"id-acme-{stack.stack}-weu-db-bootstrap")]
 
 
@@ -256,7 +269,7 @@ def test_ephemeral_branch_environment_end_to_end(dev_settings):
     dev_settings["units"][0]["environments"].append({"name": "pr1234", "ephemeral": True})
     rec = run_stack("dev", dev_settings)
     out = rec.outputs["tenantEnvironments"]["gc-pr1234"]
-    assert out["ephemeral"] is True and out["url"] == "https://pr1234.gc.erp.acme-construction.example/"
+    assert out["ephemeral"] is True and out["url"] == "https://pr1234.gc.test.erp.acme-construction.example/"
     assert rec.outputs["tenantEnvironments"]["gc-dev"]["ephemeral"] is False
     [ns] = [r.inputs["metadata"] for r in rec.of_type("kubernetes:core/v1:Namespace") if r.inputs["metadata"]["name"] == "odoo-gc-pr1234"]
     assert ns["labels"]["odoo-platform/ephemeral"] == "true"

@@ -37,7 +37,7 @@ def test_plan_keys_and_hidden_secrets(tmp_path):
     plan = json.loads(text)
     assert {"project", "stack", "resources", "policy", "summary"} <= set(plan)
     [secret] = [r for r in plan["resources"] if r["type"] == "azure-native:keyvault:Secret"]
-    assert set(secret) == {"urn", "type", "name", "custom", "parent", "provider", "dependencies", "protect", "inputs"}
+    assert set(secret) == {"urn", "type", "name", "custom", "parent", "provider", "dependencies", "protect", "ignoreChanges", "inputs"}
     assert secret["inputs"]["properties"]["value"] == "[secret]"
     assert secret["protect"] is True and secret["custom"] is True
     assert secret["urn"] == "urn:pulumi:dev::odoo-platform::pulumi:pulumi:Stack$azure-native:keyvault:Secret::db-password"

@@ -21,7 +21,7 @@ def civil(prod_settings: dict) -> dict:
     settings["units"] = [{"name": "civil", "displayName": "Acme Civil Works", "environments": ["prod"]}]
     settings["network"] = {
         "addressSpace": "10.40.0.0/16",
-        "subnets": {"aksSystem": "10.40.0.0/24", "aksUser": "10.40.4.0/22", "privateEndpoints": "10.40.1.0/26", "postgres": "10.40.2.0/28"},
+        "subnets": {"aksSystem": "10.40.0.0/24", "aksUser": "10.40.4.0/22", "privateEndpoints": "10.40.1.0/26", "postgres": "10.40.2.0/28", "runners": "10.40.3.0/27"},
     }
     settings["drNetwork"] = {"addressSpace": "10.41.0.0/16", "postgresSubnet": "10.41.2.0/28"}
     settings["tags"] = {**settings["tags"], "business-unit": "civil", "cost-center": "CW-2000"}
@@ -38,7 +38,8 @@ def test_a_unit_stack_is_production_and_dedicated(prod_civil):
     assert prod_civil.outputs["tenantEnvironments"]["civil-prod"]["url"] == "https://prod.civil.erp.acme-construction.example/"
     server = prod_civil.one("azure-native:dbforpostgresql:Server", "psql").inputs
     assert server["serverName"] == "psql-acme-prod-civil-weu" and server["highAvailability"]["mode"] == "ZoneRedundant"
-    assert prod_civil.one("azure-native:storage:StorageAccount").inputs["accountName"] == "stacmeprodcivilweu"
+    assert prod_civil.one("azure-native:storage:StorageAccount", "st").inputs["accountName"] == "stacmeprodcivilweu"
+    assert [z.inputs["zoneName"] for z in prod_civil.of_type("azure-native:dns:Zone")] == ["civil.erp.acme-construction.example"]
     assert {r.inputs["tags"]["environment"] for r in prod_civil.resources if r.type.startswith("azure-native:") and "tags" in r.inputs} == {"production"}
 
 
@@ -57,7 +58,7 @@ def test_zones_and_high_availability_wherever_they_exist(prod):
     assert all(p["availabilityZones"] == ["1", "2", "3"] for p in pools)
     assert prod.one("azure-native:dbforpostgresql:Server", "psql").inputs["highAvailability"]["mode"] == "ZoneRedundant"
     assert prod.one("azure-native:redisenterprise:RedisEnterprise").inputs["highAvailability"] == "Enabled"
-    assert prod.one("azure-native:storage:StorageAccount").inputs["sku"]["name"] == "Standard_RAGZRS"
+    assert {a.inputs["sku"]["name"] for a in prod.of_type("azure-native:storage:StorageAccount")} == {"Standard_RAGZRS"}
 
 
 @pytest.mark.parametrize("key", ["url", "namespace", "database", "identityClientId"])

@@ -1,11 +1,15 @@
-"""ObjectStorage in both tiers: locked-down account, blob data protection, lifecycle, immutable backups, per-container grants."""
+"""ObjectStorage in both tiers: locked-down accounts, blob data protection, lifecycle, immutable backups, per-container grants."""
+import pytest
+
 from tools.mocks import stable_uuid
 
 ACCOUNT = "azure-native:storage:StorageAccount"
+FILES, BACKUPS = "st", "st-backup"
 
 
-def test_account_is_secure_by_default(stack):
-    a = stack.one(ACCOUNT).inputs
+@pytest.mark.parametrize("name", [FILES, BACKUPS])
+def test_account_is_secure_by_default(stack, name):
+    a = stack.one(ACCOUNT, name).inputs
     assert a["kind"] == "StorageV2" and a["minimumTlsVersion"] == "TLS1_2" and a["enableHttpsTrafficOnly"] is True
     assert a["allowBlobPublicAccess"] is False and a["allowSharedKeyAccess"] is False and a["defaultToOAuthAuthentication"] is True
     assert a["publicNetworkAccess"] == "Disabled" and a["networkRuleSet"]["defaultAction"] == "Deny"
@@ -13,13 +17,14 @@ def test_account_is_secure_by_default(stack):
 
 
 def test_replication_by_tier(dev, prod):
-    assert prod.one(ACCOUNT).inputs["sku"] == {"name": "Standard_RAGZRS"}
-    assert dev.one(ACCOUNT).inputs["sku"] == {"name": "Standard_ZRS"}
+    for name in (FILES, BACKUPS):
+        assert prod.one(ACCOUNT, name).inputs["sku"] == {"name": "Standard_RAGZRS"}
+        assert dev.one(ACCOUNT, name).inputs["sku"] == {"name": "Standard_ZRS"}
 
 
 def test_blob_data_protection(dev, prod):
     for rec, days in ((prod, 30), (dev, 7)):
-        b = rec.one("azure-native:storage:BlobServiceProperties").inputs
+        b = rec.one("azure-native:storage:BlobServiceProperties", "st-blob").inputs
         assert b["isVersioningEnabled"] is True and b["changeFeed"]["enabled"] is True
         assert b["deleteRetentionPolicy"] == {"enabled": True, "days": days}
         assert b["containerDeleteRetentionPolicy"] == {"enabled": True, "days": days}
@@ -27,7 +32,7 @@ def test_blob_data_protection(dev, prod):
 
 
 def test_lifecycle_cools_exports_and_backups(stack):
-    rules = {r["name"]: r["definition"] for r in stack.one("azure-native:storage:ManagementPolicy").inputs["policy"]["rules"]}
+    rules = {r["name"]: r["definition"] for p in stack.of_type("azure-native:storage:ManagementPolicy") for r in p.inputs["policy"]["rules"]}
     assert rules["exports-cool-off"]["filters"]["prefixMatch"] == ["exports/"]
     assert rules["backups-cool-off"]["filters"]["prefixMatch"] == ["backups/"]
     for definition in rules.values():
@@ -43,15 +48,24 @@ def test_containers_per_tenant_plus_exports_and_backups(dev):
 
 
 def test_backup_container_is_immutable_for_the_configured_time(dev, prod):
+    """Account-level version immutability: a property of the account, updated with it. A container policy
+    (BlobContainerImmutabilityPolicy) could not be updated or deleted through azure-native (pulumi-azure-native#2156)."""
     for rec, days in ((dev, 30), (prod, 2555)):
-        policy = rec.one("azure-native:storage:BlobContainerImmutabilityPolicy").inputs
-        assert policy["containerName"] == "backups" and policy["immutabilityPeriodSinceCreationInDays"] == days
+        assert rec.of_type("azure-native:storage:BlobContainerImmutabilityPolicy") == []
+        account = rec.one(ACCOUNT, BACKUPS).inputs
+        worm = account["immutableStorageWithVersioning"]
+        assert worm == {"enabled": True, "immutabilityPolicy": {"immutabilityPeriodSinceCreationInDays": days, "state": "Unlocked", "allowProtectedAppendWrites": True}}
+        [backups] = [c for c in rec.of_type("azure-native:storage:BlobContainer") if c.inputs["containerName"] == "backups"]
+        assert backups.inputs["accountName"] == account["accountName"]
+        # Version-level immutability rules out point-in-time restore; versioning is its prerequisite.
+        service = rec.one("azure-native:storage:BlobServiceProperties", "st-backup-blob").inputs
+        assert service["isVersioningEnabled"] is True and "restorePolicy" not in service
 
 
 def test_tenant_identity_may_use_only_its_own_container(stack):
     grants = [r for r in stack.of_type("azure-native:authorization:RoleAssignment") if r.inputs["roleDefinitionId"].endswith("ba92f5b4-2d11-453d-a403-e96b0029c9fe")]
     assert len(grants) == len(stack.outputs["tenantEnvironments"])
-    account = stack.one(ACCOUNT).inputs["accountName"]
+    account = stack.one(ACCOUNT, FILES).inputs["accountName"]
     for grant in grants:
         tenant = grant.name.removesuffix("-blob-role")
         assert grant.inputs["scope"].endswith(f"/storageAccounts/{account}/blobServices/default/containers/{tenant}")
@@ -60,14 +74,19 @@ def test_tenant_identity_may_use_only_its_own_container(stack):
     assert account_wide == []
 
 
-def test_blob_private_endpoint_and_diagnostics(stack):
-    account = stack.one(ACCOUNT).inputs["accountName"]
-    [pep] = [p for p in stack.of_type("azure-native:network:PrivateEndpoint") if p.inputs["privateLinkServiceConnections"][0]["groupIds"] == ["blob"]]
-    assert pep.inputs["privateLinkServiceConnections"][0]["privateLinkServiceId"].endswith(f"/storageAccounts/{account}")
+@pytest.mark.parametrize("name", [FILES, BACKUPS])
+def test_blob_private_endpoint_and_diagnostics(stack, name):
+    account = stack.one(ACCOUNT, name).inputs["accountName"]
+    [pep] = [
+        p for p in stack.of_type("azure-native:network:PrivateEndpoint")
+        if p.inputs["privateLinkServiceConnections"][0]["groupIds"] == ["blob"] and p.inputs["privateLinkServiceConnections"][0]["privateLinkServiceId"].endswith(f"/storageAccounts/{account}")
+    ]
     [diag] = [d for d in stack.of_type("azure-native:monitor:DiagnosticSetting") if d.inputs["resourceUri"].endswith(f"/storageAccounts/{account}/blobServices/default")]
     assert diag.inputs["logs"] == [{"categoryGroup": "allLogs", "enabled": True}]
+    # Storage services export Capacity and Transaction; Azure rejects AllMetrics there.
+    assert diag.inputs["metrics"] == [{"category": "Capacity", "enabled": True}, {"category": "Transaction", "enabled": True}]
 
 
 def test_production_account_and_containers_protected(prod, dev):
-    assert prod.one(ACCOUNT).protect and all(c.protect for c in prod.of_type("azure-native:storage:BlobContainer"))
-    assert not dev.one(ACCOUNT).protect
+    assert all(a.protect for a in prod.of_type(ACCOUNT)) and all(c.protect for c in prod.of_type("azure-native:storage:BlobContainer"))
+    assert not any(a.protect for a in dev.of_type(ACCOUNT))

@@ -8,7 +8,6 @@ import yaml
 
 from components.tier import Tier
 from components.traefik import TraefikIngressArgs, helm_values
-from tools.mocks import stable_uuid
 
 VENDOR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "vendor", "traefik-chart-41.3.0")
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -27,7 +26,7 @@ def crd_schemas() -> dict[str, dict]:
 
 
 def release(rec):
-    return rec.one(RELEASE).inputs
+    return rec.one(RELEASE, "traefik").inputs
 
 
 def traefik_objects(rec):
@@ -101,29 +100,28 @@ def test_json_logs_and_prometheus(stack):
 
 def test_load_balancer_is_public_unless_internal_is_asked():
     args = TraefikIngressArgs(
-        tier=Tier.PRODUCTION, provider=None, identity_client_id="id", tenant_id="t", key_vault_name="kv",  # type: ignore[arg-type]
-        certificate_name="cert", admin_cidrs=["203.0.113.0/28"], trusted_proxy_cidrs=["10.30.8.0/24"],
+        tier=Tier.PRODUCTION, provider=None, registry_server="cr.azurecr.io",  # type: ignore[arg-type]
+        admin_cidrs=["203.0.113.0/28"], trusted_proxy_cidrs=["10.30.8.0/24"],
     )
-    public = helm_values(args, "id")["service"]["annotations"]
+    public = helm_values(args, "cr.azurecr.io")["service"]["annotations"]
     assert "service.beta.kubernetes.io/azure-load-balancer-internal" not in public
-    internal = helm_values(TraefikIngressArgs(**{**args.__dict__, "internal_load_balancer": True}), "id")["service"]["annotations"]
+    internal = helm_values(TraefikIngressArgs(**{**args.__dict__, "internal_load_balancer": True}), "cr.azurecr.io")["service"]["annotations"]
     assert internal["service.beta.kubernetes.io/azure-load-balancer-internal"] == "true"
-    assert helm_values(args, "id")["ports"]["web"]["forwardedHeaders"]["trustedIPs"] == ["10.30.8.0/24"]
+    assert helm_values(args, "cr.azurecr.io")["ports"]["web"]["forwardedHeaders"]["trustedIPs"] == ["10.30.8.0/24"]
 
 
-def test_tls_from_key_vault_through_the_csi_driver(stack):
-    values = release(stack)["values"]
-    assert values["tlsStore"] == {"default": {"defaultCertificate": {"secretName": "platform-tls"}}}
-    client_id = stable_uuid("client", f"id-acme-{stack.stack}-weu-traefik")
-    assert values["serviceAccountAnnotations"]["azure.workload.identity/client-id"] == client_id
-    spc = stack.one("kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass", "traefik-tls-provider").inputs
-    assert spc["spec"]["secretObjects"][0] == {
-        "secretName": "platform-tls",
-        "type": "kubernetes.io/tls",
-        "data": [{"objectName": "odoo-platform-tls", "key": "tls.key"}, {"objectName": "odoo-platform-tls", "key": "tls.crt"}],
-    }
-    grants = [r for r in stack.of_type("azure-native:authorization:RoleAssignment") if r.name == "traefik-tls-role"]
-    assert grants[0].inputs["scope"].endswith("/secrets/odoo-platform-tls")
+def test_the_chart_creates_its_service_account(stack):
+    """Chart 41.3.0 renders its ServiceAccount only when serviceAccount.name is empty (templates/rbac/serviceaccount.yaml)."""
+    with open(os.path.join(VENDOR, "templates", "rbac", "serviceaccount.yaml"), encoding="utf-8") as f:
+        assert f.readline().strip() == "{{- if not .Values.serviceAccount.name -}}"
+    assert not release(stack)["values"].get("serviceAccount", {}).get("name")
+
+
+def test_image_from_the_platform_registry(stack):
+    registry = stack.one("azure-native:containerregistry:Registry").inputs["registryName"]
+    assert release(stack)["values"]["image"] == {"registry": f"{registry}.azurecr.io", "repository": "traefik"}
+    [cache] = [c.inputs for c in stack.of_type("azure-native:containerregistry:CacheRule") if c.inputs["targetRepository"] == "traefik"]
+    assert cache["sourceRepository"] == "docker.io/library/traefik"
 
 
 def test_default_tls_option(stack):

@@ -23,6 +23,13 @@ _ARM_PATHS: dict[str, tuple[str, str]] = {
     "network:Subnet": ("Microsoft.Network/virtualNetworks/{virtualNetworkName}/subnets", "subnetName"),
     "network:NetworkSecurityGroup": ("Microsoft.Network/networkSecurityGroups", "networkSecurityGroupName"),
     "network:SecurityRule": ("Microsoft.Network/networkSecurityGroups/{networkSecurityGroupName}/securityRules", "securityRuleName"),
+    "network:VirtualNetworkPeering": ("Microsoft.Network/virtualNetworks/{virtualNetworkName}/virtualNetworkPeerings", "virtualNetworkPeeringName"),
+    "network:PublicIPAddress": ("Microsoft.Network/publicIPAddresses", "publicIpAddressName"),
+    "dns:Zone": ("Microsoft.Network/dnsZones", "zoneName"),
+    "dns:RecordSet": ("Microsoft.Network/dnsZones/{zoneName}/{recordType}", "relativeRecordSetName"),
+    "containerregistry:Registry": ("Microsoft.ContainerRegistry/registries", "registryName"),
+    "containerregistry:Replication": ("Microsoft.ContainerRegistry/registries/{registryName}/replications", "replicationName"),
+    "containerregistry:CacheRule": ("Microsoft.ContainerRegistry/registries/{registryName}/cacheRules", "cacheRuleName"),
     "network:PrivateEndpoint": ("Microsoft.Network/privateEndpoints", "privateEndpointName"),
     "network:PrivateDnsZoneGroup": ("Microsoft.Network/privateEndpoints/{privateEndpointName}/privateDnsZoneGroups", "privateDnsZoneGroupName"),
     "privatedns:PrivateZone": ("Microsoft.Network/privateDnsZones", "privateZoneName"),
@@ -158,6 +165,10 @@ def _outputs(short: str, name: str, azure_name: str, inputs: dict[str, Any]) -> 
         return {"hostName": f"{azure_name}.{location}.redis.azure.net"}
     if short == "operationalinsights:Workspace":
         return {"customerId": stable_uuid("workspace", azure_name)}
+    if short == "dns:Zone":
+        return {"nameServers": [f"ns{i}-01.azure-dns.com." for i in range(1, 5)]}
+    if short == "containerregistry:Registry":
+        return {"loginServer": f"{azure_name}.azurecr.io"}
     if short == "privatedns:PrivateZone":
         return {"name": inputs.get("privateZoneName", azure_name)}
     return {}
@@ -207,6 +218,9 @@ class AzureMocks(pulumi.runtime.Mocks):
             return args.name, {**inputs, "result": f"mock-{stable_uuid('password', args.name)}"}
         if type_ == "random:index/randomUuid:RandomUuid":
             return args.name, {**inputs, "result": stable_uuid("uuid", args.name)}
+        if type_ == "random:index/randomId:RandomId":
+            digest = stable_uuid("id", args.name).replace("-", "")[: 2 * int(inputs.get("byteLength", 4))]
+            return args.name, {**inputs, "hex": digest, "dec": str(int(digest, 16)), "b64Url": base64.urlsafe_b64encode(bytes.fromhex(digest)).decode().rstrip("=")}
         if type_ == "random:index/randomString:RandomString":
             return args.name, {**inputs, "result": stable_uuid("string", args.name).replace("-", "")[: int(inputs.get("length", 8))]}
         return args.name, inputs

@@ -17,6 +17,7 @@ def resource_entry(r) -> dict[str, Any]:
         "provider": r.provider,
         "dependencies": r.dependencies,
         "protect": r.protect,
+        "ignoreChanges": r.ignore_changes,
         "inputs": r.inputs,
     }
 

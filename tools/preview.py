@@ -11,10 +11,10 @@ import sys
 from typing import Any, Callable, Optional
 
 import pulumi
-import yaml
 
 from stacks.config import PROJECT, ConfigError, load_config, raw_from_stack_file
 
+from . import stack_file
 from .plan import build_plan, render_tree, resource_entry, write_plan
 from .policy_runner import PolicyPack, PolicyPackError, Violation, connect, load_pack_config
 from .recording import RecordedResource, Recording, run_program
@@ -29,23 +29,21 @@ class UsageError(Exception):
 
 def project_defaults() -> dict[str, Any]:
     """Defaults declared in Pulumi.yaml's `config:` block, which the CLI applies to every stack."""
-    with open(os.path.join(ROOT, "Pulumi.yaml"), encoding="utf-8") as f:
-        declared = (yaml.safe_load(f) or {}).get("config") or {}
+    declared = (stack_file.load(os.path.join(ROOT, "Pulumi.yaml"), "Pulumi.yaml") or {}).get("config") or {}
     return {k: v["default"] for k, v in declared.items() if isinstance(v, dict) and "default" in v}
 
 
 def stack_settings(stack: str, config_path: Optional[str] = None) -> dict[str, Any]:
+    """The stack file's settings over Pulumi.yaml's defaults. Raises UsageError (no file) or ConfigError (unreadable, bad shape)."""
     path = config_path or os.path.join(ROOT, f"Pulumi.{stack}.yaml")
+    source = config_path or f"Pulumi.{stack}.yaml"
     try:
-        with open(path, encoding="utf-8") as f:
-            document = yaml.safe_load(f)
+        document = stack_file.load(path, source)
     except FileNotFoundError:
         raise UsageError(f"no configuration for stack {stack!r}: {path} does not exist") from None
-    except yaml.YAMLError as e:
-        raise UsageError(f"{path} is not valid YAML: {e}") from None
     if document is not None and not isinstance(document, dict):
-        raise UsageError(f"{path} must be a mapping with a `config:` key")
-    return {**project_defaults(), **raw_from_stack_file(document or {})}
+        raise ConfigError([f"{source}: must be a mapping with a `config:` key, not a {type(document).__name__}"])
+    return {**project_defaults(), **raw_from_stack_file(document or {}, source)}
 
 
 def run_stack(stack: str, raw: dict[str, Any], on_register: Optional[Callable[[RecordedResource], None]] = None) -> Recording:

@@ -57,6 +57,7 @@ class RecordedResource:
     inputs: dict[str, Any]
     retain_on_delete: bool = False
     aliases: int = 0
+    ignore_changes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -109,6 +110,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             retain_on_delete=bool(request.retainOnDelete),
             inputs=plain(json_format.MessageToDict(request.object)),
             aliases=len(request.aliases),
+            ignore_changes=sorted(request.ignoreChanges),
         )
         self.recording.resources.append(recorded)
         if self.on_register is not None:

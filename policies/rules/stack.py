@@ -120,10 +120,18 @@ def _hosts(match: str) -> list[str]:
 
 
 def _immutable_backups(resources, c):
+    """A container-level policy, or the account's default version-level policy (Unlocked or Locked), both count."""
     policies = {(r.props.get("accountName"), r.props.get("containerName")) for r in _of(resources, "azure-native:storage:BlobContainerImmutabilityPolicy")}
+    worm_accounts = set()
+    for r in _of(resources, "azure-native:storage:StorageAccount"):
+        worm = r.props.get("immutableStorageWithVersioning") or {}
+        policy = worm.get("immutabilityPolicy") or {}
+        if worm.get("enabled") is True and policy.get("state") in ("Unlocked", "Locked") and (policy.get("immutabilityPeriodSinceCreationInDays") or 0) > 0:
+            worm_accounts.add(r.props.get("accountName"))
     for r in _of(resources, "azure-native:storage:BlobContainer"):
-        if r.props.get("containerName") == "backups" and (r.props.get("accountName"), "backups") not in policies:
-            yield f"backup container in account {r.props.get('accountName')!r} has no immutability policy", r.urn
+        account = r.props.get("accountName")
+        if r.props.get("containerName") == "backups" and (account, "backups") not in policies and account not in worm_accounts:
+            yield f"backup container in account {account!r} has no immutability policy", r.urn
 
 
 def _secure_transport(resources, c):
@@ -162,7 +170,7 @@ RULES = [
     ),
     StackRule(
         "backup-container-immutable",
-        "The backup container of every storage account has a time-based immutability policy.",
+        "The backup container of every storage account has a time-based immutability policy (its own or the account's version-level one).",
         _immutable_backups, control="BR-2", remediation="Keep ObjectStorage's immutability policy.",
         url="https://learn.microsoft.com/azure/storage/blobs/immutable-storage-overview",
     ),
