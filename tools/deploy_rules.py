@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Callable, Iterable, Iterator, Optional
 
+from components.tier import tier_for_stack
+
 AZURE = "azure-native:"
 K8S_POD_KINDS = {
     "kubernetes:core/v1:Pod": lambda spec: spec,
@@ -40,6 +42,10 @@ def arm_type(resource_id: str) -> str:
     """`Microsoft.Storage/storageAccounts/blobServices` for a blob service id (the last provider segment wins)."""
     path = resource_id.rsplit("/providers/", 1)[-1].strip("/").split("/")
     return "/".join([path[0], *path[1::2]]) if len(path) > 1 else ""
+
+
+def stack_of(urn: str) -> str:
+    return urn.split("::")[0].removeprefix("urn:pulumi:")
 
 
 def last_name(resource_id: str, kind: str) -> Optional[str]:
@@ -408,11 +414,11 @@ def _generated(plan: Plan, r: dict[str, Any]) -> bool:
 def no_soft_deleted_name_reuse(plan: Plan) -> Iterator[Finding]:
     """A deleted Key Vault or secret keeps its name for the soft-delete period (7-90 days); creating one of that name
     fails with `ConflictError ... is currently in a deleted but recoverable state` (Key Vault soft-delete overview).
-    A vault meant to be rebuilt (no purge protection) and every secret (environments come and go) therefore carry a
-    generation suffix from a RandomId, so a rebuild never collides. A purge-protected production vault keeps its name."""
+    A non-production vault (its stack is destroyed and rebuilt) and every secret (environments come and go) therefore
+    carry a generation suffix from a RandomId, so a rebuild never collides. A production vault keeps its name."""
     for vault in plan.of_type(AZURE + "keyvault:Vault"):
-        if not (vault["inputs"].get("properties") or {}).get("enablePurgeProtection") and not _generated(plan, vault):
-            yield Finding("no-soft-deleted-name-reuse", vault["urn"], "a vault without purge protection is rebuilt under the same name; give its name a generation suffix")
+        if not tier_for_stack(stack_of(vault["urn"])).is_production and not _generated(plan, vault):
+            yield Finding("no-soft-deleted-name-reuse", vault["urn"], "a non-production vault is rebuilt under the same name; give its name a generation suffix")
     for secret in plan.of_type(AZURE + "keyvault:Secret"):
         if not _generated(plan, secret):
             yield Finding("no-soft-deleted-name-reuse", secret["urn"], f"secret {secret['inputs'].get('secretName')} would be recreated under the same name; give it a generation suffix")

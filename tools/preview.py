@@ -2,7 +2,8 @@
 
     python -m tools.preview <stack> [--json PATH] [--config PATH] [--policy-config PATH]
 
-Exit codes: 0 clean, 1 a mandatory policy violation (or the program failed), 2 invalid configuration.
+Exit codes: 0 clean, 1 a mandatory policy violation or a deployment-rule finding (tools/deploy_rules.py),
+2 invalid configuration.
 """
 import argparse
 import multiprocessing
@@ -14,7 +15,7 @@ import pulumi
 
 from stacks.config import PROJECT, ConfigError, load_config, raw_from_stack_file
 
-from . import stack_file
+from . import deploy_rules, stack_file
 from .plan import build_plan, render_tree, resource_entry, write_plan
 from .policy_runner import PolicyPack, PolicyPackError, Violation, connect, load_pack_config
 from .recording import RecordedResource, Recording, run_program
@@ -146,6 +147,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         for v in violations:
             print(f"  [{v['level']}] {v['policy']}: {v['urn'].split('::')[-1]}: {v['message'].splitlines()[-1]}")
         status = 1 if mandatory else 0
+    findings = deploy_rules.check(plan["resources"])
+    plan["deploymentRules"] = {"rules": len(deploy_rules.RULES), "findings": [f.__dict__ for f in findings]}
+    print(f"\nDeployment rules: {len(deploy_rules.RULES)} rules, {len(findings)} findings")
+    for f in findings:
+        print(f"  {f.line()}")
+    status = 1 if findings else status
     if args.json_path:
         write_plan(args.json_path, plan)
         print(f"\nPlan written to {args.json_path}")
