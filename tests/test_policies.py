@@ -46,7 +46,7 @@ CLUSTER = {
 AGENT_POOL = {"agentPoolName": "web", "orchestratorVersion": "1.34", "availabilityZones": ["1", "2", "3"], "enableEncryptionAtHost": True}
 DENY_ALL = {"name": "deny-all-inbound", "direction": "Inbound", "access": "Deny", "sourceAddressPrefix": "*", "destinationPortRange": "*", "priority": 4096}
 NSG = {**LOCATION, "securityRules": [{"name": "https", "direction": "Inbound", "access": "Allow", "sourceAddressPrefix": "Internet", "destinationPortRange": "443"}, DENY_ALL]}
-DIGEST = "odoo@sha256:" + "a" * 64
+DIGEST = "cracmedevweu.azurecr.io/odoo@sha256:" + "a" * 64
 CONTAINER = {
     "name": "odoo", "image": DIGEST, "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True, "runAsUser": 101},
     "resources": {"limits": {"cpu": "1", "memory": "2Gi"}},
@@ -141,6 +141,8 @@ RESOURCE_CASES = [
     ("k8s-no-host-namespaces", "dev", K + "apps/v1:Deployment", DEPLOYMENT, changed(DEPLOYMENT, "spec.template.spec.hostNetwork", True)),
     ("k8s-resource-limits", "dev", K + "apps/v1:Deployment", DEPLOYMENT, changed(DEPLOYMENT, "spec.template.spec.containers.0.resources", {})),
     ("k8s-image-pinned", "dev", K + "apps/v1:Deployment", DEPLOYMENT, changed(DEPLOYMENT, "spec.template.spec.containers.0.image", "odoo:latest")),
+    ("k8s-image-from-platform-registry", "dev", K + "apps/v1:Deployment", DEPLOYMENT,
+     changed(DEPLOYMENT, "spec.template.spec.containers.0.image", "odoo@sha256:" + "a" * 64)),
     ("k8s-load-balancer-only-for-ingress", "dev", K + "core/v1:Service",
      {"metadata": {"name": "traefik", "namespace": "traefik"}, "spec": {"type": "LoadBalancer"}},
      {"metadata": {"name": "odoo", "namespace": "odoo-gc-dev"}, "spec": {"type": "LoadBalancer"}}),

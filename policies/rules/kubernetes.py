@@ -63,6 +63,20 @@ def _pinned(c, pod):
     return [f"image {image!r} is not pinned by digest" + (" (mutable tag)" if tag in ("", "latest") else "")]
 
 
+def _registry(image: str) -> str:
+    first, _, rest = image.partition("/")
+    return first if rest and ("." in first or ":" in first or first == "localhost") else "docker.io"
+
+
+def _from_allowed_registry(p, c):
+    allowed = c.config.get("allowedRegistries", [r"[a-z0-9]+\.azurecr\.io"])
+    return [
+        f"container {k.get('name')!r}: image {k.get('image')!r} comes from {_registry(str(k.get('image', '')))}, not the platform's registry"
+        for k in containers(p)
+        if not any(re.fullmatch(pattern, _registry(str(k.get("image", "")))) for pattern in allowed)
+    ]
+
+
 def _host_namespaces(p, c):
     spec = pod_spec(p)
     shared = [k for k in ("hostNetwork", "hostPID", "hostIPC") if spec.get(k) is True]
@@ -90,6 +104,10 @@ RULES = [
          framework=CIS_K8S, control="5.7", checkov="CKV_K8S_11, CKV_K8S_13", remediation="Set resources.limits.cpu and memory.", url=URL),
     Rule("k8s-image-pinned", "Container images are pinned by digest, never a mutable tag.", WORKLOADS, lambda p, c: _each(p, _pinned),
          framework=CIS_K8S, control="5.5.1", checkov="CKV_K8S_43, CKV_K8S_14", remediation="Reference images as repo@sha256:<digest>.", url=URL),
+    Rule("k8s-image-from-platform-registry", "Workloads pull images only from the platform's registry (or one it was granted).", WORKLOADS,
+         _from_allowed_registry, control="DS-6", remediation="Push the image to the platform's registry (or cache it there) and reference it by digest.",
+         url="https://learn.microsoft.com/azure/aks/cluster-container-registry-integration",
+         config={"allowedRegistries": {"type": "array", "items": {"type": "string"}, "default": [r"[a-z0-9]+\.azurecr\.io"]}}),
     Rule("k8s-load-balancer-only-for-ingress", "Only the ingress namespace exposes a LoadBalancer Service.", [SERVICE], _load_balancer,
          control="NS-1", remediation="Expose workloads through the ingress controller.", url=URL,
          config={"ingressNamespaces": {"type": "array", "items": {"type": "string"}, "default": ["traefik"]}}),
