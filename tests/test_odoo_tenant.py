@@ -274,3 +274,30 @@ def test_ephemeral_branch_environment_end_to_end(dev_settings):
     [ns] = [r.inputs["metadata"] for r in rec.of_type("kubernetes:core/v1:Namespace") if r.inputs["metadata"]["name"] == "odoo-gc-pr1234"]
     assert ns["labels"]["odoo-platform/ephemeral"] == "true"
     assert any(r.inputs["databaseName"] == "odoo_gc_pr1234" and not r.protect for r in rec.of_type("azure-native:dbforpostgresql:Database"))
+
+
+def test_database_initialised_once_before_odoo_starts(stack):
+    """list_db is off and db_name fixed, so nothing else creates the schema; attachments go to Azure once it ran."""
+    for key, out in tenants(stack).items():
+        ns = out["namespace"]
+        job = one(stack, "batch/v1:Job", ns, "odoo-init")
+        pod = job["spec"]["template"]["spec"]
+        [container] = pod["containers"]
+        assert container["args"] == ["init"] and pod["serviceAccountName"] == "odoo" and pod["restartPolicy"] == "OnFailure"
+        env = {e["name"]: e["value"] for e in container["env"]}
+        assert (env["PGDATABASE"], env["PGUSER"]) == (out["database"], out["databaseRole"])
+        assert env["ODOO_REQUIRED_MODULES"] == "base,web,session_redis,attachment_azure"
+        config = one(stack, "core/v1:ConfigMap", ns, "odoo-config")["data"]
+        assert "ir_attachment.location" in config["odoo-init.sh"] and 'exec /bin/sh /etc/odoo/odoo-init.sh' in config["entrypoint.sh"]
+        init = next(r for r in stack.resources if r.name == f"{key}-init")
+        bootstrap = next(r for r in stack.resources if r.name == f"bootstrap-{key}")
+        assert bootstrap.urn in init.dependencies
+        for deployment in (f"{key}-web", f"{key}-cron"):
+            assert init.urn in next(r for r in stack.resources if r.name == deployment).dependencies
+
+
+def test_autoscaled_replicas_are_left_to_the_autoscaler(dev, prod):
+    for rec in (dev, prod):
+        for d in rec.of_type("kubernetes:apps/v1:Deployment"):
+            scaled = d.name.endswith("-web") or rec.stack == "dev"  # dev: KEDA scales web and cron outside working hours
+            assert ("spec.replicas" in d.ignore_changes) is scaled, d.name
