@@ -43,6 +43,10 @@ class CertificateIssuerArgs:
     identity_client_id: pulumi.Input[str]
     identity_principal_id: pulumi.Input[str]
     registry_server: pulumi.Input[str]
+    # Where every host of every unit points (`*.<unit>.<baseDomain>`): the ingress's public IP resource (alias
+    # record, follows the address) or its fixed private address.
+    ingress_public_ip_id: Optional[pulumi.Input[str]] = None
+    ingress_private_ip: Optional[str] = None
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -74,6 +78,8 @@ class CertificateIssuer(pulumi.ComponentResource):
         super().__init__("odoo-platform:certificates:CertificateIssuer", name, None, opts)
         if args.acme_server not in ACME_SERVERS:
             raise ValueError(f"acme_server must be one of {sorted(ACME_SERVERS)}")
+        if (args.ingress_public_ip_id is None) == (args.ingress_private_ip is None):
+            raise ValueError("give exactly one of ingress_public_ip_id and ingress_private_ip")
         self._provider = args.provider
         self.zones, self.name_servers, grants = {}, {}, []
         for unit in args.units:
@@ -88,7 +94,19 @@ class CertificateIssuer(pulumi.ComponentResource):
             )
             self.name_servers[unit] = zone.name_servers.apply(lambda servers: list(servers or []))
             grants.append(role_assignment(f"{name}-dns-{unit}", zone.id, "DNS Zone Contributor", args.identity_principal_id, self))
-        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
+            dns.RecordSet(
+                f"dns-hosts-{unit}",
+                zone_name=zone.name,
+                resource_group_name=args.dns_resource_group_name,
+                relative_record_set_name="*",
+                record_type="A",
+                ttl=300,
+                target_resource=dns.SubResourceArgs(id=args.ingress_public_ip_id) if args.ingress_public_ip_id else None,
+                a_records=[dns.ARecordArgs(ipv4_address=args.ingress_private_ip)] if args.ingress_private_ip else None,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        # A component's depends_on does not reach its children: the namespace, which everything here waits for, carries it.
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=opts.depends_on if opts else None)
         namespace = k8s.core.v1.Namespace(
             f"{name}-ns",
             metadata=api({"name": NAMESPACE, "labels": {"app.kubernetes.io/managed-by": "pulumi", "pod-security.kubernetes.io/enforce": "restricted"}}),

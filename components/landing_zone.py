@@ -185,6 +185,23 @@ class LandingZone(pulumi.ComponentResource):
         assert previous is not None
         self._last_subnet: network.Subnet = previous
 
+        # The public ingress's fixed address, which every unit's `*` DNS record points at.
+        self.ingress_public_ip: Optional[network.PublicIPAddress] = None
+        if args.public_ingress_subnet:
+            self.ingress_public_ip = network.PublicIPAddress(
+                "pip-ingress",
+                public_ip_address_name=naming.resource("pip", "ingress"),
+                resource_group_name=rg_network,
+                location=location,
+                sku=network.PublicIPAddressSkuArgs(name="Standard", tier="Regional"),
+                public_ip_allocation_method="Static",
+                public_ip_address_version="IPv4",
+                zones=["1", "2", "3"] if tier.is_production else None,
+                tags=tags,
+                opts=child,
+            )
+            management_lock("pip-ingress", self.ingress_public_ip.id, args.lock, self)
+
         self.dns_zone_ids, self.dns_links = {}, {}
         self._dns_zone_names = _dns_zones(naming)
         for group_id, zone_name in self._dns_zone_names.items():

@@ -40,6 +40,9 @@ class TraefikIngressArgs:
     # Only these sources may set X-Forwarded-* headers (an L7 proxy inside the VNet, e.g. Application Gateway).
     trusted_proxy_cidrs: Sequence[str]
     internal_load_balancer: bool = False
+    # The load balancer's fixed address: a public IP resource (name, resource group) or a private address.
+    public_ip: Optional[tuple[str, str]] = None
+    private_ip: Optional[str] = None
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -60,6 +63,10 @@ def helm_values(args: TraefikIngressArgs, registry_server: str) -> dict[str, Any
     load_balancer_annotations = {
         "service.beta.kubernetes.io/azure-load-balancer-health-probe-request-path": "/ping",
         **({"service.beta.kubernetes.io/azure-load-balancer-internal": "true"} if args.internal_load_balancer else {}),
+        # A fixed address that DNS names point at (AKS docs, "Use a static public IP address and DNS label").
+        **({"service.beta.kubernetes.io/azure-pip-name": args.public_ip[0],
+            "service.beta.kubernetes.io/azure-load-balancer-resource-group": args.public_ip[1]} if args.public_ip else {}),
+        **({"service.beta.kubernetes.io/azure-load-balancer-ipv4": args.private_ip} if args.private_ip else {}),
     }
     forwarded = {"trustedIPs": list(args.trusted_proxy_cidrs), "insecure": False}
     timeouts = {"respondingTimeouts": {"readTimeout": UPLOAD_TIMEOUT, "writeTimeout": UPLOAD_TIMEOUT, "idleTimeout": "180s"}}
@@ -155,7 +162,8 @@ class TraefikIngress(pulumi.ComponentResource):
         super().__init__("odoo-platform:traefik:TraefikIngress", name, None, opts)
         if not args.admin_cidrs:
             raise ValueError("admin_cidrs must name who may reach Odoo's database manager")
-        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        # A component's depends_on does not reach its children: the namespace, which everything here waits for, carries it.
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=opts.depends_on if opts else None)
         labels = {"app.kubernetes.io/managed-by": "pulumi", **args.labels}
         self.namespace = k8s.core.v1.Namespace(
             "traefik-ns",

@@ -1,4 +1,5 @@
 """Composition both tenancy models share: the same topology, sized and hardened by tier."""
+import ipaddress
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -217,6 +218,13 @@ def platform(cfg: StackConfig) -> Platform:
     for i, external in enumerate(cfg.external_registries):
         pull_grants.append(role_assignment(f"kubelet-acr-pull-external-{i}", external.resource_id, "AcrPull", kubelet, registry))
 
+    # The ingress keeps one address for its lifetime, so DNS can point at it: a public IP in the network group (the
+    # cluster identity needs Network Contributor there to attach it) or the last address of the system subnet.
+    ingress_grants: list[pulumi.Resource] = []
+    if zone.ingress_public_ip is not None:
+        control_plane = zone.identities[CONTROL_PLANE].principal_id
+        ingress_grants.append(role_assignment("aks-cp-ingress-ip", zone.resource_groups["network"].id, "Network Contributor", control_plane, zone))
+    private_ip = None if zone.ingress_public_ip is not None else str(list(ipaddress.ip_network(subnets.aks_system).hosts())[-1])
     cert_identity = aks.workload_identity("cert-manager", CERT_MANAGER_NAMESPACE, CERT_MANAGER_SERVICE_ACCOUNT, identities_rg)
     certificates = CertificateIssuer(
         "certificates",
@@ -230,6 +238,8 @@ def platform(cfg: StackConfig) -> Platform:
             identity_client_id=cert_identity.client_id,
             identity_principal_id=cert_identity.principal_id,
             registry_server=registry.login_server,
+            ingress_public_ip_id=zone.ingress_public_ip.id if zone.ingress_public_ip is not None else None,
+            ingress_private_ip=private_ip,
         ),
         opts=pulumi.ResourceOptions(depends_on=pull_grants),
     )
@@ -242,8 +252,10 @@ def platform(cfg: StackConfig) -> Platform:
             admin_cidrs=cfg.admin_cidrs,
             trusted_proxy_cidrs=cfg.trusted_proxy_cidrs,
             internal_load_balancer=cfg.ingress_internal,
+            public_ip=(cfg.naming.resource("pip", "ingress"), cfg.naming.resource_group("network")) if zone.ingress_public_ip is not None else None,
+            private_ip=private_ip,
         ),
-        opts=pulumi.ResourceOptions(depends_on=pull_grants),
+        opts=pulumi.ResourceOptions(depends_on=[*pull_grants, *ingress_grants]),
     )
     bootstrap_identity = aks.workload_identity("db-bootstrap", BOOTSTRAP_NAMESPACE, BOOTSTRAP_SERVICE_ACCOUNT, identities_rg)
     admin_grant = zone.grant_secret_read("db-bootstrap-admin", postgres.admin_secret, bootstrap_identity.principal_id)

@@ -1,5 +1,7 @@
 """The platform's registry (every image the cluster pulls) and the certificates issued inside the platform."""
+from tools.deploy_rules import Plan
 from tools.mocks import stable_uuid
+from tools.plan import build_plan
 
 REGISTRY = "azure-native:containerregistry:Registry"
 ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
@@ -69,3 +71,19 @@ def test_cert_manager_runs_with_workload_identity_on_the_system_pool(stack):
     assert v["podLabels"] == {"azure.workload.identity/use": "true"} and v["crds"]["enabled"] is True
     for part in (v, v["webhook"], v["cainjector"], v["startupapicheck"]):
         assert part["nodeSelector"] == {"workload-class": "system"}
+
+
+def test_every_host_resolves_to_the_ingress_fixed_address(stack):
+    pip = stack.one("azure-native:network:PublicIPAddress", "pip-ingress").inputs
+    assert pip["publicIPAllocationMethod"] == "Static" and pip["sku"]["name"] == "Standard"
+    records = [r.inputs for r in stack.of_type("azure-native:dns:RecordSet")]
+    assert len(records) == len(stack.of_type("azure-native:dns:Zone"))
+    assert all(r["relativeRecordSetName"] == "*" and r["recordType"] == "A" and r["targetResource"]["id"].endswith("/publicIPAddresses/pip-acme-" + stack.stack + "-weu-ingress") for r in records)
+    annotations = stack.one("kubernetes:helm.sh/v3:Release", "traefik").inputs["values"]["service"]["annotations"]
+    assert annotations["service.beta.kubernetes.io/azure-pip-name"] == pip["publicIpAddressName"]
+    assert annotations["service.beta.kubernetes.io/azure-load-balancer-resource-group"] == pip["resourceGroupName"]
+    # The cluster identity attaches the address, so it may before Traefik's Service exists.
+    grant = stack.one("azure-native:authorization:RoleAssignment", "aks-cp-ingress-ip-role")
+    assert grant.inputs["scope"].endswith(f"/resourceGroups/{pip['resourceGroupName']}")
+    release = stack.one("kubernetes:helm.sh/v3:Release", "traefik")
+    assert grant.urn in Plan(build_plan(stack)["resources"]).waits_for(release.urn)

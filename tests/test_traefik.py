@@ -108,6 +108,8 @@ def test_load_balancer_is_public_unless_internal_is_asked():
     internal = helm_values(TraefikIngressArgs(**{**args.__dict__, "internal_load_balancer": True}), "cr.azurecr.io")["service"]["annotations"]
     assert internal["service.beta.kubernetes.io/azure-load-balancer-internal"] == "true"
     assert helm_values(args, "cr.azurecr.io")["ports"]["web"]["forwardedHeaders"]["trustedIPs"] == ["10.30.8.0/24"]
+    fixed = helm_values(TraefikIngressArgs(**{**args.__dict__, "internal_load_balancer": True, "private_ip": "10.30.0.254"}), "cr.azurecr.io")
+    assert fixed["service"]["annotations"]["service.beta.kubernetes.io/azure-load-balancer-ipv4"] == "10.30.0.254"
 
 
 def test_the_chart_creates_its_service_account(stack):
