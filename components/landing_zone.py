@@ -147,6 +147,9 @@ class LandingZone(pulumi.ComponentResource):
             "postgres": args.subnets.postgres,
             **({"runners": args.subnets.runners} if args.subnets.runners else {}),
         }
+        # With Entra ID authentication the server must reach Entra ID (AzureActiveDirectory) outbound ("Networking
+        # with private access"); default outbound access is off, so the delegated subnet gets a NAT gateway.
+        postgres_nat = self._nat_gateway("nat-postgres", naming.resource("nat", "postgres"), rg_network, location, tags)
         self.subnet_ids = {}
         previous: Optional[network.Subnet] = None
         for purpose, prefix in plan.items():
@@ -177,6 +180,7 @@ class LandingZone(pulumi.ComponentResource):
                 # WAL archiving and backups go to Azure Storage; with default outbound access off, a service endpoint
                 # is that path ("Networking with private access": add a Microsoft.Storage service endpoint for HA).
                 service_endpoints=[network.ServiceEndpointPropertiesFormatArgs(service="Microsoft.Storage")] if purpose == "postgres" else None,
+                nat_gateway=network.SubResourceArgs(id=postgres_nat.id) if purpose == "postgres" else None,
                 # Azure updates one subnet of a VNet at a time: create them one after another.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[previous] if previous else None),
             )
@@ -323,6 +327,7 @@ class LandingZone(pulumi.ComponentResource):
             default_outbound_access=False,
             delegations=[network.DelegationArgs(name="postgres-flexible-server", service_name="Microsoft.DBforPostgreSQL/flexibleServers")],
             service_endpoints=[network.ServiceEndpointPropertiesFormatArgs(service="Microsoft.Storage")],
+            nat_gateway=network.SubResourceArgs(id=self._nat_gateway("nat-dr-postgres", dr_naming.resource("nat", "postgres"), group.name, dr.location, tags).id),
             opts=child,
         )
         management_lock("vnet-dr", vnet.id, self._lock, self)
@@ -357,6 +362,30 @@ class LandingZone(pulumi.ComponentResource):
             opts=child,
         )
         self.dr_resource_group, self.dr_postgres_subnet_id = group, subnet.id
+
+    def _nat_gateway(self, name: str, azure_name: str, resource_group_name: pulumi.Input[str], location: str, tags: dict[str, str]) -> network.NatGateway:
+        """Outbound for a subnet without default outbound access, through one static public address."""
+        address = network.PublicIPAddress(
+            f"{name}-pip",
+            public_ip_address_name=f"pip-{azure_name}",
+            resource_group_name=resource_group_name,
+            location=location,
+            sku=network.PublicIPAddressSkuArgs(name="Standard", tier="Regional"),
+            public_ip_allocation_method="Static",
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return network.NatGateway(
+            name,
+            nat_gateway_name=azure_name,
+            resource_group_name=resource_group_name,
+            location=location,
+            sku=network.NatGatewaySkuArgs(name="Standard"),
+            public_ip_addresses=[network.SubResourceArgs(id=address.id)],
+            idle_timeout_in_minutes=4,
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def store_secret(self, secret_name: str, value: pulumi.Input[str]) -> keyvault.Secret:
         """Keep a generated secret in the landing zone's Key Vault (value secret end to end)."""

@@ -64,15 +64,7 @@ class ObjectStorage(pulumi.ComponentResource):
             restore_policy=storage.RestorePolicyPropertiesArgs(enabled=True, days=keep_days - 1),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        diagnostic_setting(
-            "st-blob",
-            pulumi.Output.concat(self.account.id, "/blobServices/default"),
-            args.diagnostics,
-            self,
-            log_category_groups=["allLogs"],
-            # Storage services export these two metric categories, not AllMetrics (Azure rejects the setting).
-            metric_categories=("Capacity", "Transaction"),
-        )
+        self._blob_diagnostics("st-blob", self.account, args)
         self._lifecycle("st-lifecycle", self.account, rg, EXPORTS, 365)
 
         self.containers = {}
@@ -118,6 +110,11 @@ class ObjectStorage(pulumi.ComponentResource):
         private_endpoint(account_name, account.id, "blob", args.private_access, tags, self)
         return account
 
+    def _blob_diagnostics(self, name: str, account: storage.StorageAccount, args: ObjectStorageArgs) -> None:
+        # Storage services export the metric categories Capacity and Transaction; Azure rejects AllMetrics there.
+        blob_service = pulumi.Output.concat(account.id, "/blobServices/default")
+        diagnostic_setting(name, blob_service, args.diagnostics, self, log_category_groups=["allLogs"], metric_categories=("Capacity", "Transaction"))
+
     def _backups(self, args: ObjectStorageArgs, tags: dict[str, str]) -> None:
         """The backup account: every blob version immutable for `backup_immutability_days` from creation. The policy
         stays Unlocked (it can still be shortened or removed by a deliberate change); locking it is a separate act.
@@ -150,14 +147,7 @@ class ObjectStorage(pulumi.ComponentResource):
             container_delete_retention_policy=storage.DeleteRetentionPolicyArgs(enabled=True, days=keep_days),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        diagnostic_setting(
-            "st-backup-blob",
-            pulumi.Output.concat(self.backup_account.id, "/blobServices/default"),
-            args.diagnostics,
-            self,
-            log_category_groups=["allLogs"],
-            metric_categories=("Capacity", "Transaction"),
-        )
+        self._blob_diagnostics("st-backup-blob", self.backup_account, args)
         self.containers[BACKUPS] = storage.BlobContainer(
             "container-backups",
             container_name=BACKUPS,

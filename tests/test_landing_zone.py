@@ -105,6 +105,9 @@ def test_subnets_follow_the_plan_and_deny_default_outbound(stack, dev_settings, 
     assert subnets["snet-postgres"]["delegations"] == [{"name": "postgres-flexible-server", "serviceName": "Microsoft.DBforPostgreSQL/flexibleServers"}]
     # WAL archiving reaches Azure Storage through a service endpoint, default outbound being off.
     assert subnets["snet-postgres"]["serviceEndpoints"] == [{"service": "Microsoft.Storage"}]
+    # Entra ID authentication needs the server to reach Entra ID: a NAT gateway, default outbound being off.
+    assert subnets["snet-postgres"]["natGateway"]["id"].endswith(f"/natGateways/nat-acme-{stack.stack}-weu-postgres")
+    assert all("natGateway" not in s for name, s in subnets.items() if name != "snet-postgres")
 
 
 def primary_subnets(rec):

@@ -25,6 +25,7 @@ _ARM_PATHS: dict[str, tuple[str, str]] = {
     "network:SecurityRule": ("Microsoft.Network/networkSecurityGroups/{networkSecurityGroupName}/securityRules", "securityRuleName"),
     "network:VirtualNetworkPeering": ("Microsoft.Network/virtualNetworks/{virtualNetworkName}/virtualNetworkPeerings", "virtualNetworkPeeringName"),
     "network:PublicIPAddress": ("Microsoft.Network/publicIPAddresses", "publicIpAddressName"),
+    "network:NatGateway": ("Microsoft.Network/natGateways", "natGatewayName"),
     "dns:Zone": ("Microsoft.Network/dnsZones", "zoneName"),
     "dns:RecordSet": ("Microsoft.Network/dnsZones/{zoneName}/{recordType}", "relativeRecordSetName"),
     "containerregistry:Registry": ("Microsoft.ContainerRegistry/registries", "registryName"),
