@@ -126,6 +126,7 @@ else
     echo "odoo-init: after odoo -i, $PGDATABASE still lacks some of $ODOO_REQUIRED_MODULES" >&2
     exit 1
   fi
+  installed_now=1
 fi
 
 psql -X -q -v ON_ERROR_STOP=1 -v key=ir_attachment.location -v value="""
@@ -137,6 +138,15 @@ psql -X -q -v ON_ERROR_STOP=1 -v key=ir_attachment.location -v value="""
 echo "odoo-init: ir_attachment.location is """
     + ODOO_ATTACHMENT_LOCATION
     + r""""
+# What the install itself stored went to the local filestore (the parameter did not exist yet): move it now.
+# force_storage() is base_attachment_object_storage's move to the object store; `odoo shell` executes a
+# non-terminal stdin as the superuser and rolls back what is not committed (odoo/cli/shell.py, Shell.console).
+if [ -n "${installed_now:-}" ]; then
+  printf '%s\n' "env['ir.attachment'].sudo().force_storage()" "env.cr.commit()" \
+    | "${ODOO_BIN:-odoo}" shell -c """
+    + ODOO_CONF_PATH
+    + r""" -d "$PGDATABASE"
+fi
 """
 )
 

@@ -125,9 +125,14 @@ def expected_call(tenant: Tenant) -> list[str]:
     return ["-c", ODOO_CONF_PATH, "-d", tenant.name, "-i", MODULES, "--stop-after-init", "--without-demo=all"]
 
 
+def move_call(tenant: Tenant) -> list[str]:
+    """After an install: what it stored in the local filestore moves to the object store (force_storage)."""
+    return ["shell", "-c", ODOO_CONF_PATH, "-d", tenant.name]
+
+
 def test_first_run_installs_the_modules_once_and_stores_attachments_on_azure(installed):
     assert installed.first_run.returncode == 0, installed.first_run.stderr
-    assert installed.odoo_calls()[:1] == [expected_call(installed)]
+    assert installed.odoo_calls()[:2] == [expected_call(installed), move_call(installed)]
     assert installed.location() == "azure"
     assert installed.sql("SELECT string_agg(name || '=' || state, ',' ORDER BY name) FROM ir_module_module") == (
         "attachment_azure=installed,base=installed,session_redis=installed,web=installed"
@@ -162,7 +167,7 @@ def test_an_uninstalled_attachment_azure_triggers_an_install(installed):
     installed.sql("UPDATE ir_module_module SET state = 'uninstalled' WHERE name = 'attachment_azure'")
     again = installed.init()
     assert again.returncode == 0, again.stderr
-    assert installed.odoo_calls()[calls:] == [expected_call(installed)]
+    assert installed.odoo_calls()[calls:] == [expected_call(installed), move_call(installed)]
     assert installed.sql("SELECT state FROM ir_module_module WHERE name = 'attachment_azure'") == "installed"
     assert installed.location() == "azure"
 
