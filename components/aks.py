@@ -79,6 +79,8 @@ class AksClusterArgs:
     maintenance: MaintenanceWindow = MaintenanceWindow()
     # The principal that runs `pulumi up` (getClientConfig's object id): it creates the Kubernetes objects.
     deployer_object_id: pulumi.Input[str] = ""
+    # The resource group of a public IP the cluster's load balancer takes (the ingress's fixed address).
+    load_balancer_ip_group_id: Optional[pulumi.Input[str]] = None
     # Non-production only: who may reach the public API server. Production is a private cluster.
     api_server_cidrs: Sequence[str] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -111,6 +113,9 @@ class AksCluster(pulumi.ComponentResource):
             for purpose, subnet in (("system", args.system_subnet_id), ("user", args.user_subnet_id))
         ]
         grants.append(role_assignment(f"{name}-cp-kubelet", args.kubelet_identity.id, "Managed Identity Operator", cp_principal, self))
+        if args.load_balancer_ip_group_id is not None:
+            # A LoadBalancer Service naming an existing public IP (azure-pip-name) is attached by the cluster identity.
+            grants.append(role_assignment(f"{name}-cp-ingress-ip", args.load_balancer_ip_group_id, "Network Contributor", cp_principal, self))
 
         workspace_id = args.diagnostics.workspace_id
         security = containerservice.ManagedClusterSecurityProfileArgs(

@@ -184,10 +184,8 @@ class LandingZone(pulumi.ComponentResource):
                 # Azure updates one subnet of a VNet at a time: create them one after another.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[previous] if previous else None),
             )
-            previous = subnet
+            previous = self._last_subnet = subnet
             self.subnet_ids[purpose] = subnet.id
-        assert previous is not None
-        self._last_subnet: network.Subnet = previous
 
         # The public ingress's fixed address, which every unit's `*` DNS record points at.
         self.ingress_public_ip: Optional[network.PublicIPAddress] = None

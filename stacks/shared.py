@@ -107,6 +107,7 @@ def aks_cluster(cfg: StackConfig, zone: LandingZone, deployer_object_id: pulumi.
             ),
             api_server_cidrs=cfg.admin_cidrs,
             deployer_object_id=deployer_object_id,
+            load_balancer_ip_group_id=zone.resource_groups["network"].id if zone.ingress_public_ip is not None else None,
             lock=lock_for(cfg.tier),
         ),
     )
@@ -218,12 +219,8 @@ def platform(cfg: StackConfig) -> Platform:
     for i, external in enumerate(cfg.external_registries):
         pull_grants.append(role_assignment(f"kubelet-acr-pull-external-{i}", external.resource_id, "AcrPull", kubelet, registry))
 
-    # The ingress keeps one address for its lifetime, so DNS can point at it: a public IP in the network group (the
-    # cluster identity needs Network Contributor there to attach it) or the last address of the system subnet.
-    ingress_grants: list[pulumi.Resource] = []
-    if zone.ingress_public_ip is not None:
-        control_plane = zone.identities[CONTROL_PLANE].principal_id
-        ingress_grants.append(role_assignment("aks-cp-ingress-ip", zone.resource_groups["network"].id, "Network Contributor", control_plane, zone))
+    # The ingress keeps one address for its lifetime, so DNS can point at it: the landing zone's public IP (the
+    # cluster may attach it, see AksCluster) or the last address of the system subnet.
     private_ip = None if zone.ingress_public_ip is not None else str(list(ipaddress.ip_network(subnets.aks_system).hosts())[-1])
     cert_identity = aks.workload_identity("cert-manager", CERT_MANAGER_NAMESPACE, CERT_MANAGER_SERVICE_ACCOUNT, identities_rg)
     certificates = CertificateIssuer(
@@ -255,7 +252,7 @@ def platform(cfg: StackConfig) -> Platform:
             public_ip=(cfg.naming.resource("pip", "ingress"), cfg.naming.resource_group("network")) if zone.ingress_public_ip is not None else None,
             private_ip=private_ip,
         ),
-        opts=pulumi.ResourceOptions(depends_on=[*pull_grants, *ingress_grants]),
+        opts=pulumi.ResourceOptions(depends_on=pull_grants),
     )
     bootstrap_identity = aks.workload_identity("db-bootstrap", BOOTSTRAP_NAMESPACE, BOOTSTRAP_SERVICE_ACCOUNT, identities_rg)
     admin_grant = zone.grant_secret_read("db-bootstrap-admin", postgres.admin_secret, bootstrap_identity.principal_id)

@@ -75,12 +75,14 @@ class Plan:
             yield from self._descendants(child)
 
     def waits_for(self, urn: str) -> frozenset[str]:
-        """Every resource `urn` is created after: its dependencies, transitively; a component stands for all it holds."""
+        """Every resource `urn` is created after: its dependencies and its provider, transitively; a component stands
+        for all it holds."""
         if urn in self._closure:
             return self._closure[urn]
         self._closure[urn] = frozenset()  # cycles cannot occur in a plan; guard anyway
         seen: set[str] = set()
-        for dep in self.by_urn.get(urn, {}).get("dependencies", []):
+        resource = self.by_urn.get(urn, {})
+        for dep in [*resource.get("dependencies", []), *([resource["provider"]] if resource.get("provider") else [])]:
             for target in (dep, *self._descendants(dep)):
                 if target not in seen:
                     seen.add(target)
