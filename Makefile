@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: preview test bench typecheck schema policy-docs clean
+.PHONY: preview test bench typecheck schema policy-docs clean promtool
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,13 +27,18 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund
 	touch $@
 
+# Prometheus' own promtool checks and unit-tests the generated alerting rules (Debian's prometheus package;
+# installing it does not start its service here). Installed when missing, as .ci/run does.
+promtool:
+	@command -v promtool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
 ## The main job: offline preview of both stacks, plan files in build/.
 preview: $(VENV)/.installed
 	$(PY) -m tools.preview dev --json build/plan-dev.json
 	$(PY) -m tools.preview prod --json build/plan-prod.json
 
 ## The whole test suite. pytest's exit 5 (no tests collected) counts as a failure.
-test: $(VENV)/.installed .venv-checkov/.installed node_modules/.installed
+test: $(VENV)/.installed .venv-checkov/.installed node_modules/.installed promtool
 	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "error: no tests ran"; exit 1; fi; exit $$rc
 
 ## Preview wall time and resource count per stack, beside the bare-registration floor.
