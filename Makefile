@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: preview test bench typecheck schema policy-docs clean promtool
+.PHONY: preview test bench typecheck schema policy-docs alert-docs clean promtool
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,3 +59,7 @@ clean:
 ## Regenerate the policy table in policies/README.md from the rules.
 policy-docs: $(VENV)/.installed
 	$(PY) -m tools.policy_docs
+
+## Regenerate README's alert tables ("What is watched") from components/metric_alerts.py and observability.py.
+alert-docs: $(VENV)/.installed
+	$(PY) -m tools.alert_docs

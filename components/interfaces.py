@@ -20,6 +20,9 @@ ROLES = {
     "AcrPull": "7f951dda-4ed3-4680-a7ca-43fe172d538d",
     "Azure Kubernetes Service RBAC Cluster Admin": "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
     "DNS Zone Contributor": "befefa01-2a29-4197-83a8-272ff33ce314",
+    "Monitoring Reader": "43d0d8ad-25c7-4714-9337-8ba259a9fe05",
+    "Monitoring Data Reader": "b0d8363b-8ddd-447d-831f-62ca05bff136",
+    "Grafana Viewer": "60921a7e-fef1-4a43-9b16-a26c52ad4769",
 }
 
 

@@ -149,6 +149,9 @@ class LandingZone(pulumi.ComponentResource):
         }
         # With Entra ID authentication the server must reach Entra ID (AzureActiveDirectory) outbound ("Networking
         # with private access"); default outbound access is off, so the delegated subnet gets a NAT gateway.
+        # Watched by the stack's metric alerts (components/observability.py).
+        self.nat_gateways: dict[str, network.NatGateway] = {}
+        self.public_ips: dict[str, network.PublicIPAddress] = {}
         postgres_nat = self._nat_gateway("nat-postgres", naming.resource("nat", "postgres"), rg_network, location, tags)
         self.subnet_ids = {}
         previous: Optional[network.Subnet] = None
@@ -190,7 +193,7 @@ class LandingZone(pulumi.ComponentResource):
         # The public ingress's fixed address, which every unit's `*` DNS record points at.
         self.ingress_public_ip: Optional[network.PublicIPAddress] = None
         if args.public_ingress_subnet:
-            self.ingress_public_ip = network.PublicIPAddress(
+            self.ingress_public_ip = self.public_ips["ingress"] = network.PublicIPAddress(
                 "pip-ingress",
                 public_ip_address_name=naming.resource("pip", "ingress"),
                 resource_group_name=rg_network,
@@ -363,7 +366,7 @@ class LandingZone(pulumi.ComponentResource):
 
     def _nat_gateway(self, name: str, azure_name: str, resource_group_name: pulumi.Input[str], location: str, tags: dict[str, str]) -> network.NatGateway:
         """Outbound for a subnet without default outbound access, through one static public address."""
-        address = network.PublicIPAddress(
+        address = self.public_ips[name] = network.PublicIPAddress(
             f"{name}-pip",
             public_ip_address_name=f"pip-{azure_name}",
             resource_group_name=resource_group_name,
@@ -373,7 +376,7 @@ class LandingZone(pulumi.ComponentResource):
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        return network.NatGateway(
+        self.nat_gateways[name] = network.NatGateway(
             name,
             nat_gateway_name=azure_name,
             resource_group_name=resource_group_name,
@@ -384,6 +387,7 @@ class LandingZone(pulumi.ComponentResource):
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self),
         )
+        return self.nat_gateways[name]
 
     def store_secret(self, secret_name: str, value: pulumi.Input[str]) -> keyvault.Secret:
         """Keep a generated secret in the landing zone's Key Vault (value secret end to end)."""

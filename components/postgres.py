@@ -84,6 +84,8 @@ class PostgresServer(pulumi.ComponentResource):
         tags = dict(args.tags)
         child = pulumi.ResourceOptions(parent=self)
         client = authorization.get_client_config_output()
+        self.max_connections = args.max_connections
+        self.replica: Optional[dbforpostgresql.Server] = None
 
         # Password auth needs a server admin; it is a break-glass account kept in Key Vault, never given to Odoo.
         admin_password = random.RandomPassword("pg-admin-password", length=32, special=True, override_special=PASSWORD_SPECIALS, opts=child)

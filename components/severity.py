@@ -4,7 +4,7 @@ severity = f(tier, criticality of the business unit, kind of alert, business cal
 on severity 0-1 and notifies otherwise; non-production never pages (`pages`).
 """
 from enum import Enum
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from .tier import Tier
 
@@ -23,6 +23,13 @@ class Kind(str, Enum):
     SATURATION = "saturation"  # a resource runs hot: CPU, memory, IOPS, connections
     CAPACITY = "capacity"  # headroom shrinks: quotas, storage trending, autoscaler at its maximum
     INFORMATIONAL = "informational"  # worth a look during working hours
+
+
+class BusinessWindow(NamedTuple):
+    """Days of the month (UTC) when a unit's finance runs: month-end close, payroll."""
+
+    name: str
+    days_of_month: tuple[int, ...]
 
 
 # Production, a `standard` unit, outside a business window.
@@ -49,7 +56,7 @@ def severity(tier: Tier, criticality: Criticality, kind: Kind, in_business_windo
     """Azure Monitor severity of an alert of `kind` for a unit of `criticality` on a `tier` stack.
 
     Inside a configured business window (month-end close, payroll) a business kind of a core-finance or
-    project-operations unit is one step louder: a failed cron queue in core-finance production during the
+    project-operations unit in production is one step louder: a failed cron queue in core-finance production during the
     close is severity 0, a CPU spike in dev is 4.
     """
     if criticality not in _RAISE:
@@ -57,7 +64,7 @@ def severity(tier: Tier, criticality: Criticality, kind: Kind, in_business_windo
     level = _BASE[kind]
     if kind in _BUSINESS_KINDS:
         level -= _RAISE[criticality]
-        if in_business_window and criticality != "standard":
+        if in_business_window and criticality != "standard" and tier.is_production:
             level -= 1
     level = max(0, level)
     if not tier.is_production:

@@ -28,6 +28,12 @@ UPLOAD_TIMEOUT = "900s"
 DATABASE_MANAGER_PATHS = ("/web/database", "/website/info", "/xmlrpc/2/db", "/jsonrpc/db")
 MIDDLEWARES = ("security-headers", "rate-limit", "compress", "body-limit")
 ADMIN_ONLY = "admin-only"
+# Upper bounds (seconds) of Traefik's request-duration histogram. A latency objective's threshold must be one of
+# them (stacks/config.py): the share of requests under it is read from that bucket. The chart's default is 0.1,0.3,1.2,5.0.
+LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# The chart names the metrics port `metrics` (values.yaml `ports.metrics`, 9100); managed Prometheus scrapes it
+# through a PodMonitor of its own API group (learn.microsoft.com/azure/azure-monitor/containers/prometheus-metrics-scrape-crd).
+METRICS_PORT = "metrics"
 
 
 @dataclass(frozen=True)
@@ -99,7 +105,7 @@ def helm_values(args: TraefikIngressArgs, registry_server: str) -> dict[str, Any
         },
         "log": {"format": "json", "level": "INFO"},
         "accessLog": {"enabled": True, "format": "json"},
-        "metrics": {"prometheus": {"entryPoint": "metrics"}},
+        "metrics": {"prometheus": {"entryPoint": METRICS_PORT, "buckets": ",".join(map(str, LATENCY_BUCKETS))}},
         "service": {"annotations": load_balancer_annotations, "spec": {"externalTrafficPolicy": "Local"}},
     }
 
@@ -195,4 +201,21 @@ class TraefikIngress(pulumi.ComponentResource):
                 spec=obj["spec"],
                 opts=after_release,
             )
+        k8s.apiextensions.CustomResource(
+            "traefik-podmonitor",
+            api_version="azmonitoring.coreos.com/v1",
+            kind="PodMonitor",
+            metadata=api({"name": "traefik", "namespace": NAMESPACE, "labels": labels}),
+            spec=pod_monitor_spec(),
+            opts=after_release,
+        )
         self.register_outputs({"namespace": NAMESPACE, "chartVersion": CHART_VERSION})
+
+
+def pod_monitor_spec() -> dict[str, Any]:
+    """Managed Prometheus scrapes Traefik's pods (the chart's selector label) on the metrics port every 30 s."""
+    return {
+        "selector": {"matchLabels": {"app.kubernetes.io/name": "traefik"}},
+        "namespaceSelector": {"matchNames": [NAMESPACE]},
+        "podMetricsEndpoints": [{"port": METRICS_PORT, "path": "/metrics", "interval": "30s"}],
+    }

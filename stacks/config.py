@@ -18,8 +18,10 @@ from pydantic_core import PydanticCustomError
 
 from components.capacity import CapacityError, check_capacity, pools_for_tier, postgres_max_connections
 from components.naming import REGION_CODES, NameRuleError, Naming, TenantNames
+from components.severity import CRITICALITIES, Criticality
 from components.tagging import platform_tags
 from components.tier import Tier, tier_for_stack
+from components.traefik import LATENCY_BUCKETS
 
 from .sizing import PROFILES, SizingProfile, connection_demand, tenant_demand
 
@@ -369,12 +371,67 @@ def _environment_entry(value: Any) -> Any:
     return {"name": value} if isinstance(value, str) else value
 
 
+def _criticality(value: str) -> str:
+    if value not in CRITICALITIES:
+        raise ValueError(f"must be one of {', '.join(CRITICALITIES)}: how much the business loses when the unit's ERP stops")
+    return value
+
+
 class Unit(_Model):
     """A business unit (a tenant) and the environments it runs."""
 
     name: Annotated[str, _slug(8)]
     display_name: str = Field(min_length=1, max_length=64)
     environments: list[Annotated[Environment, BeforeValidator(_environment_entry)]] = Field(min_length=1)
+    # Decides, with the tier, the alert kind and the business calendar, how loud its alerts are (components/severity.py).
+    criticality: Annotated[Criticality, BeforeValidator(_criticality)] = "standard"
+
+
+_EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,63}"
+
+
+class Webhook(_Model):
+    """An on-call or ticketing endpoint, called as an Azure Monitor secure webhook: the action group sends an Entra ID
+    token for the endpoint's application instead of a credential in the URL, so the URL is no secret."""
+
+    name: Annotated[str, _pattern(r"[a-z][a-z0-9-]{1,31}", "must be 2-32 lowercase letters, digits or dashes")]
+    url: Annotated[str, _pattern(r"https://[^\s/@?#]+(/[^\s?#@]*)?", "must be an https URL without credentials, query or fragment; the endpoint authenticates the action group's Entra ID token")]
+    application_object_id: Annotated[str, AfterValidator(_uuid)]
+    identifier_uri: Annotated[str, _pattern(r"(api|https)://\S+", "must be the application ID URI of the endpoint's Entra ID application (api://... or https://...)")]
+
+
+class Alerts(_Model):
+    """Who hears about alerts. Production pages (severity 0-1) the e-mails and the webhook; everything else notifies the e-mails."""
+
+    emails: list[Annotated[str, _pattern(_EMAIL, "must be an e-mail address")]] = Field(default_factory=list)
+    webhook: Optional[Webhook] = None
+
+
+class BusinessWindow(_Model):
+    """Days of the month (UTC) when a unit's finance runs: month-end close, payroll. Alerts of business kinds are louder then."""
+
+    name: Annotated[str, _pattern(r"[a-z][a-z0-9-]{1,31}", "must be 2-32 lowercase letters, digits or dashes")]
+    days_of_month: list[Annotated[int, Field(ge=1, le=31)]] = Field(min_length=1)
+
+
+def _percent_below_100(value: float) -> float:
+    if not 0 < value < 100:
+        raise ValueError("must be a percentage above 0 and below 100; a 100% objective leaves no error budget to alert on")
+    return value
+
+
+def _latency_bucket(value: float) -> float:
+    if value not in LATENCY_BUCKETS:
+        raise ValueError(f"must be one of Traefik's latency histogram buckets {', '.join(map(str, LATENCY_BUCKETS))} seconds (components/traefik.py)")
+    return value
+
+
+class Slo(_Model):
+    """Service-level objectives of every production tenant environment: availability (non-5xx responses) and latency."""
+
+    availability: Annotated[float, AfterValidator(_percent_below_100)] = 99.5
+    latency_threshold_seconds: Annotated[float, AfterValidator(_latency_bucket)] = 1.0
+    latency_target: Annotated[float, AfterValidator(_percent_below_100)] = 95.0
 
 
 def _timezone(value: str) -> str:
@@ -445,6 +502,9 @@ class StackConfig(_Model):
     off_hours: OffHours = Field(default_factory=OffHours)
     dr_mode: Literal["backups", "warm-standby"] = "backups"
     dr_network: Optional[DrNetwork] = None
+    alerts: Alerts = Field(default_factory=Alerts)
+    business_calendar: list[BusinessWindow] = Field(default_factory=list)
+    slo: Slo = Field(default_factory=Slo)
     tags: Tags
     units: list[Unit] = Field(min_length=1)
 
@@ -566,6 +626,19 @@ def _name_rules(cfg: StackConfig) -> Iterator[Problem]:
             return
 
 
+def _alert_rules(cfg: StackConfig) -> Iterator[Problem]:
+    if cfg.tier.is_production and not cfg.alerts.emails:
+        yield _rule("alerts.emails", [], "production pages someone on severity 0-1 alerts: name at least one e-mail receiver")
+    for i, address in enumerate(cfg.alerts.emails):
+        if cfg.alerts.emails.index(address) != i:
+            yield _rule(f"alerts.emails[{i}]", address, "is listed twice")
+    names: set[str] = set()
+    for i, window in enumerate(cfg.business_calendar):
+        if window.name in names:
+            yield _rule(f"businessCalendar[{i}].name", window.name, "is used twice; each window has its own name")
+        names.add(window.name)
+
+
 def _registry_rules(cfg: StackConfig) -> Iterator[Problem]:
     servers: dict[str, int] = {}
     for i, registry in enumerate(cfg.external_registries):
@@ -597,7 +670,7 @@ def _capacity_rules(cfg: StackConfig) -> Iterator[Problem]:
 
 _CROSS_FIELD_RULES = (
     _tenancy_rules, _dedicated_rules, _unit_stack_rules, _sizing_rules, _dr_rules, _admin_rules, _runner_rules,
-    _unit_rules, _warm_standby_rules, _off_hours_rules, _name_rules, _registry_rules, _odoo_image_rules,
+    _unit_rules, _warm_standby_rules, _off_hours_rules, _name_rules, _registry_rules, _odoo_image_rules, _alert_rules,
 )
 
 

@@ -8,7 +8,7 @@ import pulumi_random as random
 from pulumi_azure_native import authorization, managedidentity
 
 from components.aks import POD_CIDR, AksCluster, AksClusterArgs, MaintenanceWindow
-from components.capacity import postgres_max_connections
+from components.capacity import CONNECTIONS_PER_PROCESS, postgres_max_connections
 from components.certificates import NAMESPACE as CERT_MANAGER_NAMESPACE
 from components.certificates import SERVICE_ACCOUNT as CERT_MANAGER_SERVICE_ACCOUNT
 from components.certificates import UPSTREAM_IMAGES as CERT_MANAGER_IMAGES
@@ -16,7 +16,11 @@ from components.certificates import CertificateIssuer, CertificateIssuerArgs
 from components.db_bootstrap import NAMESPACE as BOOTSTRAP_NAMESPACE
 from components.db_bootstrap import SERVICE_ACCOUNT as BOOTSTRAP_SERVICE_ACCOUNT
 from components.db_bootstrap import DatabaseBootstrap, DatabaseBootstrapArgs
+from components import metric_alerts as watched
 from components.landing_zone import DrNetworkPlan, LandingZone, LandingZoneArgs, SubnetPlan
+from components.observability import AlertTarget, MaintenanceSuppression, Observability, ObservabilityArgs, SecureWebhook
+from components.prometheus_rules import Slo, TenantWatch
+from components.severity import CRITICALITIES, BusinessWindow
 from components.naming import TenantNames
 from components.interfaces import role_assignment
 from components.odoo_tenant import TLS_SECRET, DataServices, OdooTenant, OdooTenantArgs, TenantSecrets, WorkingHours
@@ -51,6 +55,7 @@ class Platform:
     # Grants the bootstrap Jobs need before they start (the server admin password).
     bootstrap_grants: list[pulumi.Resource]
     tenant_id: pulumi.Output[str]
+    subscription_id: pulumi.Output[str]
 
 
 def landing_zone(cfg: StackConfig) -> LandingZone:
@@ -284,6 +289,7 @@ def platform(cfg: StackConfig) -> Platform:
         bootstrap_identity=bootstrap_identity,
         bootstrap_grants=[admin_grant, postgres.admin_secret, *pull_grants],
         tenant_id=tenant_id,
+        subscription_id=client.subscription_id,
     )
 
 
@@ -356,6 +362,92 @@ def working_hours(cfg: StackConfig) -> Optional[WorkingHours]:
     """Non-production off-hours scaling, when the stack asks for it."""
     hours = cfg.off_hours
     return WorkingHours(hours.timezone, hours.start, hours.end, hours.days) if hours.enabled else None
+
+
+def alert_targets(shared: Platform) -> list[AlertTarget]:
+    """Every Azure resource of the stack that metric alerts watch, with the limits their thresholds follow."""
+    cfg, zone = shared.cfg, shared.zone
+    demand = connection_demand([t.key for t in cfg.tenants], cfg.profile.odoo)
+    targets = [
+        AlertTarget("postgres", watched.POSTGRES, shared.postgres.server.id, limits={"max_connections": shared.postgres.max_connections}),
+        AlertTarget("redis", watched.REDIS, shared.redis.cluster.id, limits={"expected_clients": sum(d.connections for d in demand) / CONNECTIONS_PER_PROCESS}),
+        AlertTarget("storage-files", watched.STORAGE, shared.storage.account.id),
+        AlertTarget("storage-backups", watched.STORAGE, shared.storage.backup_account.id),
+        AlertTarget("key-vault", watched.KEY_VAULT, zone.key_vault.id),
+        AlertTarget("aks", watched.AKS, shared.aks.cluster.id),
+        AlertTarget("registry", watched.REGISTRY, shared.registry.registry.id),
+        # AKS names the load balancer of LoadBalancer services `kubernetes` (`kubernetes-internal` for internal ones) in the node resource group.
+        AlertTarget(
+            "ingress-lb",
+            watched.LOAD_BALANCER,
+            pulumi.Output.concat(
+                shared.aks.cluster.id.apply(lambda i: i.split("/resourceGroups/")[0]),
+                "/resourceGroups/", cfg.naming.resource_group("aks-nodes"),
+                "/providers/Microsoft.Network/loadBalancers/", "kubernetes-internal" if cfg.ingress_internal else "kubernetes",
+            ),
+        ),
+    ]
+    if shared.postgres.replica is not None:
+        targets.append(AlertTarget("postgres-replica", watched.POSTGRES, shared.postgres.replica.id, role="replica", limits={"max_connections": shared.postgres.max_connections}))
+    targets += [AlertTarget(f"pip-{name}", watched.PUBLIC_IP, ip.id) for name, ip in zone.public_ips.items()]
+    targets += [AlertTarget(name, watched.NAT_GATEWAY, gateway.id) for name, gateway in zone.nat_gateways.items()]
+    return targets
+
+
+def tenant_watch(cfg: StackConfig, tenant: TenantNames) -> TenantWatch:
+    unit = next(u for u in cfg.units if u.name == tenant.unit)
+    slo = cfg.slo
+    return TenantWatch(
+        key=tenant.key,
+        unit=tenant.unit,
+        environment=tenant.environment,
+        namespace=tenant.namespace,
+        host=tenant.host(cfg.base_domain),
+        tier=cfg.tier,
+        criticality=unit.criticality,
+        slo=Slo(slo.availability / 100, slo.latency_threshold_seconds, slo.latency_target / 100) if cfg.tier.is_production else None,
+    )
+
+
+def maintenance_in_utc(cfg: StackConfig) -> MaintenanceSuppression:
+    """The configured window (local time at utcOffset) as a UTC day and start."""
+    window = cfg.maintenance
+    days = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+    sign = -1 if window.utc_offset.startswith("-") else 1
+    offset = sign * (int(window.utc_offset[1:3]) * 60 + int(window.utc_offset[4:6]))
+    minutes = days.index(window.day_of_week) * 1440 + int(window.start_time[:2]) * 60 + int(window.start_time[3:]) - offset
+    minutes %= 7 * 1440
+    day, rest = divmod(minutes, 1440)
+    return MaintenanceSuppression(days[day], f"{rest // 60:02d}:{rest % 60:02d}", window.duration_hours)
+
+
+def observability(shared: Platform) -> Observability:
+    cfg, zone = shared.cfg, shared.zone
+    hook = cfg.alerts.webhook
+    loudest = CRITICALITIES[min(CRITICALITIES.index(u.criticality) for u in cfg.units)]
+    return Observability(
+        "observability",
+        ObservabilityArgs(
+            naming=cfg.naming,
+            tier=cfg.tier,
+            resource_group_name=zone.resource_groups["management"].name,
+            resource_group_ids=[g.id for g in zone.resource_groups.values()],
+            subscription_id=shared.subscription_id,
+            workspace_id=zone.workspace.id,
+            cluster_id=shared.aks.cluster.id,
+            cluster_name=shared.aks.cluster.name,
+            criticality=loudest,
+            emails=cfg.alerts.emails,
+            webhook=SecureWebhook(hook.name, hook.url, hook.application_object_id, hook.identifier_uri) if hook else None,
+            targets=alert_targets(shared),
+            tenants=[tenant_watch(cfg, t) for t in cfg.tenants],
+            windows=[BusinessWindow(w.name, tuple(w.days_of_month)) for w in cfg.business_calendar],
+            maintenance=maintenance_in_utc(cfg),
+            regions=[r for r in (cfg.location, cfg.dr_location) if r],
+            admin_group_id=cfg.entra_admin_group_id,
+            grafana=cfg.tier.is_production,
+        ),
+    )
 
 
 def export_platform(shared: Platform, tenants: dict[str, Any]) -> None:

@@ -202,6 +202,13 @@ def test_thresholds_come_from_pack_config(pack):
                                              {"allowed-regions": {"allowedRegions": ["brazilsouth"]}})
 
 
+def test_regions_compare_as_arm_does(pack):
+    """ARM reads `Global`, `global` and `West Europe`, `westeurope` as the same location."""
+    for location, allowed in (("Global", True), ("West Europe", True), ("Brazil South", False)):
+        found = "allowed-regions" in reported(pack, "dev", [entry("dev", T + "keyvault:Vault", changed(VAULT, "location", location))])
+        assert found is not allowed, location
+
+
 # Stack policies: (policy, stack, compliant resources, violating resources)
 LOCKED_VAULT = [entry("prod", T + "keyvault:Vault", VAULT, "kv", protect=True),
                 entry("prod", T + "authorization:ManagementLockByScope", {"scope": f"{SUB}/Microsoft.KeyVault/vaults/kv", "level": "CanNotDelete"}, "lock")]
@@ -227,7 +234,16 @@ BACKUPS = [entry("dev", T + "storage:BlobContainer", {"accountName": "st", "cont
            entry("dev", T + "storage:BlobContainerImmutabilityPolicy", {"accountName": "st", "containerName": "backups"}, "worm")]
 SECURE = [entry("dev", T + "dbforpostgresql:Server", SERVER, "psql"),
           entry("dev", T + "dbforpostgresql:Configuration", {"serverName": "psql", "configurationName": "require_secure_transport", "value": "on"}, "tls")]
+ALERTED_VAULT = [
+    entry("prod", T + "keyvault:Vault", VAULT, "kv"),
+    entry("prod", T + "monitor:MetricAlert", {
+        "scopes": ["/subscriptions/s/resourceGroups/rg-mgmt/providers/Microsoft.KeyVault/vaults/kv"], "enabled": True,
+        "criteria": {"odataType": "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria", "allOf": [{"metricName": "Availability"}]},
+        "actions": [{"actionGroupId": "/subscriptions/s/resourceGroups/rg-mgmt/providers/Microsoft.Insights/actionGroups/ag"}]}, "alert"),
+]
+
 STACK_CASES = [
+    ("production-alert-coverage", "prod", ALERTED_VAULT, ALERTED_VAULT[:1]),
     ("stateful-resources-protected-and-locked", "prod", LOCKED_VAULT, [dict(LOCKED_VAULT[0], protect=False), LOCKED_VAULT[1]]),
     ("stateful-resources-protected-and-locked", "prod", LOCKED_VAULT, LOCKED_VAULT[:1]),
     ("tenant-namespace-guardrails", "dev", GUARDRAILS, GUARDRAILS[:3]),

@@ -5,6 +5,7 @@ resource type, its resource group and its name (nested resources under their par
 resources under their scope), so a scope or reference can be checked, not just counted.
 """
 import base64
+import json
 import uuid
 from typing import Any, Optional
 
@@ -67,6 +68,17 @@ _ARM_PATHS: dict[str, tuple[str, str]] = {
     "redis:Redis": ("Microsoft.Cache/redis", "name"),
     "dataprotection:BackupVault": ("Microsoft.DataProtection/backupVaults", "vaultName"),
     "consumption:Budget": ("Microsoft.Consumption/budgets", "budgetName"),
+    "monitor:AzureMonitorWorkspace": ("Microsoft.Monitor/accounts", "azureMonitorWorkspaceName"),
+    "monitor:DataCollectionEndpoint": ("Microsoft.Insights/dataCollectionEndpoints", "dataCollectionEndpointName"),
+    "monitor:DataCollectionRule": ("Microsoft.Insights/dataCollectionRules", "dataCollectionRuleName"),
+    "monitor:ActionGroup": ("Microsoft.Insights/actionGroups", "actionGroupName"),
+    "monitor:MetricAlert": ("Microsoft.Insights/metricAlerts", "ruleName"),
+    "monitor:ScheduledQueryRule": ("Microsoft.Insights/scheduledQueryRules", "ruleName"),
+    "monitor:ActivityLogAlert": ("Microsoft.Insights/activityLogAlerts", "activityLogAlertName"),
+    "alertsmanagement:PrometheusRuleGroup": ("Microsoft.AlertsManagement/prometheusRuleGroups", "ruleGroupName"),
+    "alertsmanagement:AlertProcessingRuleByName": ("Microsoft.AlertsManagement/actionRules", "alertProcessingRuleName"),
+    "applicationinsights:Workbook": ("Microsoft.Insights/workbooks", "resourceName"),
+    "dashboard:Grafana": ("Microsoft.Dashboard/grafana", "workspaceName"),
 }
 
 # Children whose Azure name defaults to "default" when the input is not given.
@@ -77,6 +89,7 @@ _EXTENSIONS: dict[str, tuple[str, str, str]] = {
     "monitor:DiagnosticSetting": ("resourceUri", "Microsoft.Insights/diagnosticSettings", "name"),
     "authorization:RoleAssignment": ("scope", "Microsoft.Authorization/roleAssignments", "roleAssignmentName"),
     "authorization:ManagementLockByScope": ("scope", "Microsoft.Authorization/locks", "lockName"),
+    "monitor:DataCollectionRuleAssociation": ("resourceUri", "Microsoft.Insights/dataCollectionRuleAssociations", "associationName"),
 }
 
 
@@ -110,6 +123,8 @@ def arm_id(type_: str, name: str, inputs: dict[str, Any]) -> str:
 def _identity(identity: dict[str, Any]) -> dict[str, Any]:
     """Azure takes user-assigned identities as a list of ids and returns them as a map of id -> principal."""
     assigned = identity.get("userAssignedIdentities")
+    if "SystemAssigned" in str(identity.get("type", "")):
+        identity = {**identity, "principalId": stable_uuid("principal", json.dumps(identity, sort_keys=True)), "tenantId": TENANT_ID}
     if not isinstance(assigned, list):
         return identity
     return {

@@ -31,7 +31,32 @@ def build_plan(recording: Recording, policy: Optional[dict[str, Any]] = None) ->
         "outputs": recording.outputs,
         "policy": policy,
         "summary": {"resources": len(recording.resources), "by_type": dict(sorted(by_type.items()))},
+        "alerts": alert_summary(recording),
     }
+
+
+ALERT_TYPES = {
+    "azure-native:monitor:MetricAlert": "metric",
+    "azure-native:monitor:ScheduledQueryRule": "log",
+    "azure-native:monitor:ActivityLogAlert": "activity-log",
+}
+
+
+def alert_summary(recording: Recording) -> dict[str, Any]:
+    """How many alerts the stack ships, by source and by severity (activity-log alerts have none)."""
+    by_source: Counter = Counter()
+    by_severity: Counter = Counter()
+    for r in recording.resources:
+        if r.type in ALERT_TYPES:
+            by_source[ALERT_TYPES[r.type]] += 1
+            if "severity" in r.inputs:
+                by_severity[str(r.inputs["severity"])] += 1
+        elif r.type == "azure-native:alertsmanagement:PrometheusRuleGroup":
+            for rule in r.inputs.get("rules", []):
+                if "alert" in rule:
+                    by_source["prometheus"] += 1
+                    by_severity[str(rule["severity"])] += 1
+    return {"total": sum(by_source.values()), "by_source": dict(sorted(by_source.items())), "by_severity": dict(sorted(by_severity.items()))}
 
 
 def write_plan(path: str, plan: dict[str, Any]) -> None:

@@ -135,6 +135,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     tree = render_tree(recording)
     print(f"Previewing stack {args.stack} (offline, Azure mocks)\n")
     print(tree if not args.quiet else tree.split("\nResources by type:")[-1].strip().splitlines()[-1])
+    alerts = plan["alerts"]
+    sources = ", ".join(f"{n} {k}" for k, n in alerts["by_source"].items())
+    severities = ", ".join(f"sev{k} {n}" for k, n in alerts["by_severity"].items())
+    print(f"\nAlerts: {alerts['total']} ({sources}; {severities})")
     status = 0
     if policy is None:
         print("\nPolicies: no policy pack in policies/ yet; skipped.")

@@ -1,7 +1,7 @@
 """The governance rules, by service. `policies/__main__.py` turns them into the PolicyPack."""
 from pulumi_policy import Policy
 
-from . import aks, governance, keyvault, kubernetes, network, postgres, redis, stack, storage
+from . import aks, governance, keyvault, kubernetes, network, observability, postgres, redis, stack, storage
 from .common import DOCS, policies_for, stack_policy
 
 
@@ -11,7 +11,7 @@ def all_policies() -> list[Policy]:
         for module in (storage, postgres, redis, keyvault, aks, network, kubernetes, governance):
             for rule in module.RULES:
                 _BUILT.extend(policies_for(rule))
-        _BUILT.extend(stack_policy(rule) for rule in stack.RULES)
+        _BUILT.extend(stack_policy(rule) for rule in (*stack.RULES, *observability.RULES))
     return list(_BUILT)
 
 

@@ -17,7 +17,12 @@ def _required_tags(p, c):
 def _allowed_region(p, c):
     location = p.get("location")
     allowed = c.config.get("allowedRegions", DEFAULT_REGIONS)
-    return [] if location is None or location in allowed else [f"location {location!r} is not an allowed region ({', '.join(allowed)})"]
+    # ARM compares locations case-insensitively and without spaces: "Global" is "global", "West Europe" is "westeurope".
+    def canonical(name: str) -> str:
+        return name.replace(" ", "").lower()
+
+    ok = location is None or canonical(location) in {canonical(a) for a in allowed}
+    return [] if ok else [f"location {location!r} is not an allowed region ({', '.join(allowed)})"]
 
 
 DEFAULT_TAGS = ["owner", "cost-center", "data-classification", "environment"]
