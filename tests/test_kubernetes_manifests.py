@@ -11,9 +11,9 @@ from tools.manifests import kubernetes_objects, manifest, write_manifests
 from tools.preview import ROOT
 
 # CRDs validated elsewhere or without a schema here: Traefik's against the chart's CRDs (test_traefik.py);
-# Cilium's, KEDA's and the Secrets Store CSI driver's CRDs are installed by AKS add-ons, cert-manager's by its chart:
-# none ships a schema we can read offline.
-CRD_GROUPS = ("traefik.io", "cilium.io", "secrets-store.csi.x-k8s.io", "keda.sh", "cert-manager.io")
+# Cilium's, KEDA's, the Secrets Store CSI driver's and managed Prometheus' (azmonitoring.coreos.com) CRDs are installed
+# by AKS add-ons, cert-manager's by its chart: none ships a schema we can read offline.
+CRD_GROUPS = ("traefik.io", "cilium.io", "secrets-store.csi.x-k8s.io", "keda.sh", "cert-manager.io", "azmonitoring.coreos.com")
 CHECKOV = os.environ.get("CHECKOV", os.path.join(ROOT, ".venv-checkov", "bin", "checkov"))
 
 

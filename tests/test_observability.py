@@ -441,3 +441,11 @@ def test_production_needs_a_receiver_and_a_credential_free_webhook(prod_settings
 def test_latency_threshold_must_be_a_traefik_bucket(dev_settings):
     dev_settings["slo"] = {"latencyThresholdSeconds": 0.8, "latencyTarget": 0}
     assert [p.split(":")[1].split(" =")[0] for p in _problems("dev", dev_settings)] == ["slo.latencyThresholdSeconds", "slo.latencyTarget"]
+
+
+def test_readme_alert_tables_match_the_definitions():
+    from tools.alert_docs import render
+
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    assert render(text) == text, "run `make alert-docs`"

@@ -140,3 +140,19 @@ def test_shared_middlewares(stack):
     assert "compress" in middlewares["compress"]
     assert middlewares["body-limit"]["buffering"]["maxRequestBodyBytes"] >= 256 * 1024 * 1024
     assert middlewares["admin-only"]["ipAllowList"]["sourceRange"] == ["203.0.113.0/28"]
+
+
+@needs_vendor
+def test_managed_prometheus_scrapes_the_charts_metrics_port(stack):
+    """The PodMonitor selects the pods by the chart's name label and scrapes the port the chart names `metrics`."""
+    import yaml
+
+    with open(os.path.join(VENDOR, "values.yaml"), encoding="utf-8") as f:
+        ports = yaml.safe_load(f)["ports"]
+    [monitor] = [r for r in stack.of_type("kubernetes:azmonitoring.coreos.com/v1:PodMonitor")]
+    [endpoint] = monitor.inputs["spec"]["podMetricsEndpoints"]
+    assert endpoint["port"] in ports and ports[endpoint["port"]]["port"] == 9100
+    with open(os.path.join(VENDOR, "templates", "_helpers.tpl"), encoding="utf-8") as f:
+        assert "app.kubernetes.io/name: {{ template \"traefik.name\" . }}" in f.read()
+    assert monitor.inputs["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "traefik"}
+    assert monitor.inputs["metadata"]["namespace"] == "traefik"

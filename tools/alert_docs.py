@@ -3,6 +3,7 @@ import os
 import sys
 
 from components.metric_alerts import METRIC_ALERTS
+from components import prometheus_rules as prom
 from components.observability import LOG_ALERTS
 from components.severity import Kind, severity
 from components.tier import Tier
@@ -28,6 +29,14 @@ def tables() -> str:
                 f"| `{arm_type}` | {spec.name}{role} | `{spec.metric}` ({spec.aggregation}, {spec.window}) "
                 f"| {relation} {_number(spec.threshold[0])}{limit} | {relation} {_number(spec.threshold[1])}{limit} | {spec.kind.value} |"
             )
+    example = prom.TenantWatch("gc-prod", "gc", "prod", "odoo-gc-prod", "prod.gc.example.com", Tier.PRODUCTION, "standard", prom.Slo(0.995, 1.0, 0.95))
+    groups = [*prom.cluster_rule_groups(Tier.PRODUCTION, "standard"), *prom.tenant_rule_groups(example)]
+    lines += ["", "| Prometheus rule group | alerts (kind, for) |", "|---|---|"]
+    for group in groups:
+        alerts = [f"{r.alert} ({r.kind.value if r.kind else ''}, {prom.prometheus_duration(r.for_)})" for r in group.rules if r.alert]
+        recorded = sum(1 for r in group.rules if r.record)
+        name = group.name.replace("gc-prod", "<tenant>")
+        lines.append(f"| {name} | {', '.join(alerts) or '-'}{f'; {recorded} recording rules' if recorded else ''} |")
     lines += ["", "| log alert | kind | fires when |", "|---|---|---|"]
     lines += [f"| {a.name} | {a.kind.value} | {a.summary}: more than {a.threshold:g} in {a.window} per {a.split_by} |" for a in LOG_ALERTS]
     lines += ["", "| kind | production: standard | production: core-finance | core-finance in a business window | non-production |", "|---|---|---|---|---|"]
