@@ -23,6 +23,9 @@ ROLES = {
     "Monitoring Reader": "43d0d8ad-25c7-4714-9337-8ba259a9fe05",
     "Monitoring Data Reader": "b0d8363b-8ddd-447d-831f-62ca05bff136",
     "Grafana Viewer": "60921a7e-fef1-4a43-9b16-a26c52ad4769",
+    "Reader": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+    "PostgreSQL Flexible Server Long Term Retention Backup Role": "c088a766-074b-43ba-90d4-1fb21feae531",
+    "Storage Account Backup Contributor": "e5e2a7ff-d759-4cd2-bb51-3152d37e2eb1",
 }
 
 

@@ -51,7 +51,7 @@ class ObjectStorage(pulumi.ComponentResource):
         self.account = self._account("st", naming.storage_account(), args, tags)
         self.blob_endpoint = self.account.primary_endpoints.blob
 
-        blob_service = storage.BlobServiceProperties(
+        blob_service = self.blob_service = storage.BlobServiceProperties(
             "st-blob",
             blob_services_name="default",
             account_name=self.account.name,

@@ -474,6 +474,43 @@ class ExternalRegistry(_Model):
         return self
 
 
+_CRON = r"(\S+\s+){4}\S+"
+
+
+class Retention(_Model):
+    """How many backup sets `prune` keeps per period (the newest of each day, ISO week, month, year)."""
+
+    daily: int = Field(default=7, ge=1, le=366)
+    # Also Azure Backup's long-term PostgreSQL retention in production, which keeps at most 10 years.
+    weekly: int = Field(default=4, ge=1, le=521)
+    monthly: int = Field(default=12, ge=1, le=120)
+    yearly: int = Field(default=7, ge=1, le=10)
+
+
+class Offsite(_Model):
+    """An S3-compatible copy with object lock (hybrid or sovereign); its access key lives in Key Vault, never here."""
+
+    endpoint: Annotated[str, _pattern(r"https://[^\s/@?#]+(/[^\s?#@]*)?", "must be an https URL without credentials")]
+    bucket: Annotated[str, _pattern(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "must be an S3 bucket name (3-63 lowercase letters, digits, dots, dashes)")]
+    region: str = "us-east-1"
+    # Key Vault secret names (created by the operator) holding the access key id and the secret key.
+    access_key_secret: Annotated[str, _pattern(r"[A-Za-z0-9-]{1,127}", "must be a Key Vault secret name")]
+    secret_key_secret: Annotated[str, _pattern(r"[A-Za-z0-9-]{1,127}", "must be a Key Vault secret name")]
+    object_lock_days: int = Field(default=30, ge=1, le=36500)
+
+
+class Backups(_Model):
+    """Backup sets and restore drills per tenant environment (ops/backup); None means the tier's default."""
+
+    schedule: Optional[Annotated[str, _pattern(_CRON, "must be a five-field cron expression (UTC)")]] = None
+    verify_schedule: Optional[Annotated[str, _pattern(_CRON, "must be a five-field cron expression (UTC)")]] = None
+    drill_schedule: Optional[Annotated[str, _pattern(_CRON, "must be a five-field cron expression (UTC)")]] = None
+    retention: Retention = Field(default_factory=Retention)
+    rpo_hours: Optional[float] = Field(default=None, gt=0, le=168)
+    rto_hours: Optional[float] = Field(default=None, gt=0, le=168)
+    offsite: Optional[Offsite] = None
+
+
 class StackConfig(_Model):
     """Everything a stack can set. `stack` and `tier` are derived, not configured."""
 
@@ -505,6 +542,7 @@ class StackConfig(_Model):
     alerts: Alerts = Field(default_factory=Alerts)
     business_calendar: list[BusinessWindow] = Field(default_factory=list)
     slo: Slo = Field(default_factory=Slo)
+    backups: Backups = Field(default_factory=Backups)
     tags: Tags
     units: list[Unit] = Field(min_length=1)
 
@@ -639,6 +677,19 @@ def _alert_rules(cfg: StackConfig) -> Iterator[Problem]:
         names.add(window.name)
 
 
+# Construction records (claims, audits, contracts, payroll) are kept 7-10 years: production keeps at least these sets.
+PRODUCTION_RETENTION_FLOOR = {"daily": 7, "weekly": 4, "monthly": 12, "yearly": 7}
+
+
+def _backup_rules(cfg: StackConfig) -> Iterator[Problem]:
+    if not cfg.tier.is_production:
+        return
+    kept = cfg.backups.retention.model_dump()
+    for period, floor in PRODUCTION_RETENTION_FLOOR.items():
+        if kept[period] < floor:
+            yield _rule(f"backups.retention.{period}", kept[period], f"production keeps at least {floor} {period} backup sets (construction records are kept 7-10 years)")
+
+
 def _registry_rules(cfg: StackConfig) -> Iterator[Problem]:
     servers: dict[str, int] = {}
     for i, registry in enumerate(cfg.external_registries):
@@ -670,7 +721,7 @@ def _capacity_rules(cfg: StackConfig) -> Iterator[Problem]:
 
 _CROSS_FIELD_RULES = (
     _tenancy_rules, _dedicated_rules, _unit_stack_rules, _sizing_rules, _dr_rules, _admin_rules, _runner_rules,
-    _unit_rules, _warm_standby_rules, _off_hours_rules, _name_rules, _registry_rules, _odoo_image_rules, _alert_rules,
+    _unit_rules, _warm_standby_rules, _off_hours_rules, _name_rules, _registry_rules, _odoo_image_rules, _alert_rules, _backup_rules,
 )
 
 

@@ -9,6 +9,7 @@ from pulumi_azure_native import authorization, managedidentity
 
 from components.aks import POD_CIDR, AksCluster, AksClusterArgs, MaintenanceWindow
 from components.capacity import CONNECTIONS_PER_PROCESS, postgres_max_connections
+from components.backup_vault import BackupVault, BackupVaultArgs, PostgresRetention
 from components.certificates import NAMESPACE as CERT_MANAGER_NAMESPACE
 from components.certificates import SERVICE_ACCOUNT as CERT_MANAGER_SERVICE_ACCOUNT
 from components.certificates import UPSTREAM_IMAGES as CERT_MANAGER_IMAGES
@@ -56,6 +57,8 @@ class Platform:
     bootstrap_grants: list[pulumi.Resource]
     tenant_id: pulumi.Output[str]
     subscription_id: pulumi.Output[str]
+    # Production: long-term PostgreSQL retention and operational blob backup in Azure Backup.
+    backup_vault: Optional[BackupVault]
 
 
 def landing_zone(cfg: StackConfig) -> LandingZone:
@@ -275,13 +278,14 @@ def platform(cfg: StackConfig) -> Platform:
             postgres_cidr=subnets.postgres,
         ),
     )
+    storage = object_storage(cfg, zone)
     return Platform(
         cfg=cfg,
         zone=zone,
         aks=aks,
         postgres=postgres,
         redis=redis_cache(cfg, zone),
-        storage=object_storage(cfg, zone),
+        storage=storage,
         registry=registry,
         certificates=certificates,
         traefik=traefik,
@@ -290,6 +294,26 @@ def platform(cfg: StackConfig) -> Platform:
         bootstrap_grants=[admin_grant, postgres.admin_secret, *pull_grants],
         tenant_id=tenant_id,
         subscription_id=client.subscription_id,
+        backup_vault=backup_vault(cfg, zone, postgres, storage) if cfg.tier.is_production else None,
+    )
+
+
+def backup_vault(cfg: StackConfig, zone: LandingZone, postgres: PostgresServer, storage: ObjectStorage) -> BackupVault:
+    retention = cfg.backups.retention
+    return BackupVault(
+        "backup-vault",
+        BackupVaultArgs(
+            naming=cfg.naming,
+            tier=cfg.tier,
+            resource_group_name=zone.resource_groups["data"].name,
+            location=cfg.location,
+            postgres_server_id=postgres.server.id,
+            storage_account_id=storage.account.id,
+            diagnostics=zone.diagnostics,
+            postgres_retention=PostgresRetention(weeks=retention.weekly, months=retention.monthly, years=retention.yearly),
+            depends_on=[postgres.last_operation, storage.blob_service],
+            lock=lock_for(cfg.tier),
+        ),
     )
 
 
@@ -391,6 +415,8 @@ def alert_targets(shared: Platform) -> list[AlertTarget]:
         targets.append(AlertTarget("postgres-replica", watched.POSTGRES, shared.postgres.replica.id, role="replica", limits={"max_connections": shared.postgres.max_connections}))
     targets += [AlertTarget(f"pip-{name}", watched.PUBLIC_IP, ip.id) for name, ip in zone.public_ips.items()]
     targets += [AlertTarget(name, watched.NAT_GATEWAY, gateway.id) for name, gateway in zone.nat_gateways.items()]
+    if shared.backup_vault is not None:
+        targets.append(AlertTarget("backup-vault", watched.BACKUP_VAULT, shared.backup_vault.vault_id))
     return targets
 
 

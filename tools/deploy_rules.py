@@ -162,6 +162,13 @@ def serial_aks_operations(plan: Plan) -> Iterator[Finding]:
 # (learn.microsoft.com/azure/azure-monitor/reference/supported-logs/microsoft-<provider>-<type>-logs and
 # .../supported-metrics/...); storage sub-services export `Capacity` and `Transaction`, not `AllMetrics`.
 DIAGNOSTIC_CATEGORIES: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] = {
+    # learn.microsoft.com/azure/azure-monitor/reference/supported-logs/microsoft-dataprotection-backupvaults-logs;
+    # metrics: the "Supported metrics" page of backupVaults (category Health).
+    "Microsoft.DataProtection/backupVaults": (
+        frozenset({"AddonAzureBackupJobs", "AddonAzureBackupPolicy", "AddonAzureBackupProtectedInstance", "CoreAzureBackup"}),
+        frozenset({"allLogs"}),
+        frozenset({"Health"}),
+    ),
     "Microsoft.Storage/storageAccounts": (frozenset(), frozenset(), frozenset({"Capacity", "Transaction"})),
     "Microsoft.Storage/storageAccounts/blobServices": (
         frozenset({"StorageRead", "StorageWrite", "StorageDelete"}),

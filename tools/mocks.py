@@ -67,6 +67,8 @@ _ARM_PATHS: dict[str, tuple[str, str]] = {
     "redisenterprise:Database": ("Microsoft.Cache/redisEnterprise/{clusterName}/databases", "databaseName"),
     "redis:Redis": ("Microsoft.Cache/redis", "name"),
     "dataprotection:BackupVault": ("Microsoft.DataProtection/backupVaults", "vaultName"),
+    "dataprotection:BackupPolicy": ("Microsoft.DataProtection/backupVaults/{vaultName}/backupPolicies", "backupPolicyName"),
+    "dataprotection:BackupInstance": ("Microsoft.DataProtection/backupVaults/{vaultName}/backupInstances", "backupInstanceName"),
     "consumption:Budget": ("Microsoft.Consumption/budgets", "budgetName"),
     "monitor:AzureMonitorWorkspace": ("Microsoft.Monitor/accounts", "azureMonitorWorkspaceName"),
     "monitor:DataCollectionEndpoint": ("Microsoft.Insights/dataCollectionEndpoints", "dataCollectionEndpointName"),
