@@ -3,8 +3,11 @@
 Runs in its own platform namespace, not the tenant's: only this namespace's identity may read the
 server admin password, so no tenant namespace ever holds it. One Job per tenant environment makes
 the tenant's login role (no superuser, no CREATEDB, no CREATEROLE), sets its password from Key
-Vault and hands it ownership of its database and nothing else. Re-running is safe.
+Vault and hands it ownership of its database and of its drill database (DRILL_SUFFIX: the scratch database
+restore drills restore into, as the tenant role, with no CREATEDB and no admin password) and nothing else.
+Re-running is safe.
 """
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
@@ -12,12 +15,33 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .kube import api, secret_provider_spec
-from .naming import TenantNames
+from .naming import NameRuleError, TenantNames
 
 NAMESPACE = "odoo-bootstrap"
 SERVICE_ACCOUNT = "db-bootstrap"
 SECRETS_DIR = "/mnt/secrets"
 PSQL_UID = 10070  # a high UID, clear of host users
+
+# The drill database of a tenant environment is `<tenant database>_drill` (odoo_gc_prod_drill): made by Pulumi next to
+# the tenant database, owned by the tenant role like it; the stack layer and the backup jobs take the name from here.
+DRILL_SUFFIX = "_drill"
+MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1: a longer name is truncated, not rejected
+
+
+def _database_name(name: str) -> str:
+    """A database name the bootstrap accepts: what TenantNames makes (lowercase letters, digits, _), at most 63 bytes."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        raise NameRuleError(f"database name {name!r} may contain only lowercase letters, digits and '_'")
+    if len(name.encode("utf-8")) > MAX_IDENTIFIER_BYTES:
+        raise NameRuleError(f"database name {name!r} is {len(name.encode('utf-8'))} bytes; PostgreSQL allows at most {MAX_IDENTIFIER_BYTES}")
+    return name
+
+
+def drill_database(tenant: TenantNames) -> str:
+    """`tenant`'s drill database. The longest name config allows (unit 8, environment 10 characters) is
+    odoo_<8>_<10>_drill, 30 bytes; anything longer than 63 bytes fails here rather than being truncated by PostgreSQL."""
+    return _database_name(f"{tenant.database}{DRILL_SUFFIX}")
+
 
 # The tenant password reaches psql on its stdin and psql's \password hashes it (SCRAM, per the server's
 # password_encryption) before sending ALTER ROLE ... PASSWORD 'SCRAM-SHA-256$...': the clear password is in
@@ -27,7 +51,28 @@ PSQL_UID = 10070  # a high UID, clear of host users
 # PostgreSQL 16+: a role made by a non-superuser CREATEROLE role already grants its creator membership WITH
 # ADMIN OPTION but INHERIT FALSE, SET FALSE; ALTER DATABASE ... OWNER TO needs SET (and INHERIT, to own the
 # database on a re-run), so MEMBER is no longer the test. The GRANT ... WITH form exists from 16 only.
-BOOTSTRAP_SQL = r"""\set ON_ERROR_STOP on
+#
+# psql variables: role, db (the tenant database), drill_db (its drill database; '' for none). Both databases get
+# the same isolation from one block of SQL (_BOOTSTRAP_DATABASE_SQL, run for :db, then again for :drill_db: psql
+# has no loop, and one session keeps one password prompt and one connection per database).
+#
+# A missing database fails the run, before any role is touched, naming the database: Pulumi creates both databases
+# before this Job (stacks/shared.py tenant_environment: the Job depends on the database resources), so a missing one
+# means a stack that has not made it (an older stack, a failed or deleted database), not a race worth waiting out.
+# Skipping it with a NOTICE would be wrong: the Job would succeed and never run again for that spec, and a drill
+# database made later by ARM would stay owned by the admin with CONNECT for PUBLIC, i.e. open to every tenant role
+# on the server, while the drill job failed far from the cause. A failed Job is retried (backoffLimit), raises
+# OdooDatabaseBootstrapFailed and fails `pulumi up`.
+# The RAISE goes through DO and format(%L): psql does not interpolate inside dollar quotes, and USING MESSAGE takes
+# no % placeholders.
+_BOOTSTRAP_ROLE_SQL = r"""\set ON_ERROR_STOP on
+SELECT format('DO $check$ BEGIN RAISE EXCEPTION USING MESSAGE = %L, HINT = %L; END $check$',
+              format('%s "%s" does not exist', kind, name),
+              'Pulumi creates the tenant database and its drill database before this Job: run pulumi up for the stack.')
+  FROM (VALUES (1, 'database', :'db'), (2, 'drill database', :'drill_db')) AS wanted(ord, kind, name)
+ WHERE name <> '' AND NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = wanted.name)
+ ORDER BY ord LIMIT 1 \gexec
+SELECT :'drill_db' <> '' AS has_drill_db \gset
 SELECT current_setting('server_version_num')::int >= 160000 AS grant_has_options \gset
 SELECT format('CREATE ROLE %I LOGIN', :'role') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \gexec
 SELECT format('ALTER ROLE %I WITH LOGIN NOCREATEDB NOCREATEROLE INHERIT', :'role') \gexec
@@ -38,23 +83,40 @@ SELECT format('GRANT %I TO %I WITH INHERIT TRUE, SET TRUE', :'role', current_use
 \else
 SELECT format('GRANT %I TO %I', :'role', current_user) WHERE NOT pg_has_role(current_user, :'role', 'USAGE') \gexec
 \endif
-SELECT format('ALTER DATABASE %I OWNER TO %I', :'db', :'role') \gexec
+"""
+
+# One database, :db. A drill empties its database with DROP SCHEMA public CASCADE; CREATE SCHEMA public: if it stopped
+# in between, a re-run makes schema public again (the admin may: it holds the tenant role's CREATE and may SET to it).
+_BOOTSTRAP_DATABASE_SQL = r"""SELECT format('ALTER DATABASE %I OWNER TO %I', :'db', :'role') \gexec
 SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'db') \gexec
 SELECT format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I', :'db', :'role') \gexec
 \connect :db
+SELECT format('CREATE SCHEMA public AUTHORIZATION %I', :'role') WHERE to_regnamespace('public') IS NULL \gexec
 SELECT format('ALTER SCHEMA public OWNER TO %I', :'role') \gexec
 """
 
+BOOTSTRAP_SQL = (
+    _BOOTSTRAP_ROLE_SQL
+    + _BOOTSTRAP_DATABASE_SQL
+    + "\\if :has_drill_db\n\\set db :drill_db\n"
+    + _BOOTSTRAP_DATABASE_SQL
+    + "\\endif\n"
+)
+
+# Environment: PGHOST, PGADMIN, TENANT_ROLE, TENANT_DATABASE, TENANT_DRILL_DATABASE (the Job always sets it; unset or
+# empty: the tenant database only), TENANT_PASSWORD_FILE; ADMIN_PASSWORD_FILE and BOOTSTRAP_SQL have the Job's defaults.
 # PGPORT and PGSSLMODE exist for the tests (a local server without TLS); the Job sets neither.
 # printf is a builtin of every sh (dash, busybox ash, bash): the password is never an argument of a process.
 BOOTSTRAP_SH = r"""#!/bin/sh
 set -eu
+: "${TENANT_ROLE:?}" "${TENANT_DATABASE:?}"
 PGPASSWORD="$(cat "${ADMIN_PASSWORD_FILE:-/mnt/secrets/admin-password}")"
 export PGPASSWORD
 tenant_password="$(cat "$TENANT_PASSWORD_FILE")"
 printf '%s\n%s\n' "$tenant_password" "$tenant_password" |
   psql -X "host=$PGHOST port=${PGPORT:-5432} dbname=postgres user=$PGADMIN sslmode=${PGSSLMODE:-require}" \
-    -v role="$TENANT_ROLE" -v db="$TENANT_DATABASE" -f "${BOOTSTRAP_SQL:-/etc/bootstrap/bootstrap.sql}"
+    -v role="$TENANT_ROLE" -v db="$TENANT_DATABASE" -v drill_db="${TENANT_DRILL_DATABASE:-}" \
+    -f "${BOOTSTRAP_SQL:-/etc/bootstrap/bootstrap.sql}"
 """
 
 
@@ -222,9 +284,19 @@ class DatabaseBootstrap(pulumi.ComponentResource):
     def _meta(self, object_name: str) -> Any:
         return {"name": object_name, "namespace": NAMESPACE, "labels": self._labels}
 
-    def job(self, tenant: TenantNames, password_secret_name: pulumi.Input[str], depends_on: Sequence[pulumi.Resource] = ()) -> k8s.batch.v1.Job:
-        """The Job that makes `tenant`'s role own `tenant`'s database."""
+    def job(
+        self,
+        tenant: TenantNames,
+        password_secret_name: pulumi.Input[str],
+        depends_on: Sequence[pulumi.Resource] = (),
+        drill_database_name: Optional[str] = None,
+    ) -> k8s.batch.v1.Job:
+        """The Job that makes `tenant`'s role own `tenant`'s database and its drill database (default
+        `drill_database(tenant)`). Both databases must exist before it runs: put both in `depends_on`."""
         args = self._args
+        drill = _database_name(drill_database(tenant) if drill_database_name is None else drill_database_name)
+        if drill == tenant.database:
+            raise NameRuleError(f"the drill database of {tenant.key} must not be its database {tenant.database!r}")
         provider_class = k8s.apiextensions.CustomResource(
             f"bootstrap-{tenant.key}-secrets",
             api_version="secrets-store.csi.x-k8s.io/v1",
@@ -265,6 +337,7 @@ class DatabaseBootstrap(pulumi.ComponentResource):
                                     {"name": "PGADMIN", "value": args.admin_login},
                                     {"name": "TENANT_ROLE", "value": tenant.role},
                                     {"name": "TENANT_DATABASE", "value": tenant.database},
+                                    {"name": "TENANT_DRILL_DATABASE", "value": drill},
                                     {"name": "TENANT_PASSWORD_FILE", "value": f"{SECRETS_DIR}/tenant-password"},
                                 ],
                                 "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},

@@ -11,6 +11,7 @@ import pulumi
 import pulumi_random as random
 from pulumi_azure_native import authorization, dbforpostgresql, keyvault
 
+from .db_bootstrap import drill_database
 from .interfaces import Diagnostics, diagnostic_setting, key_vault_secret, management_lock
 from .naming import Naming, TenantNames
 from .tier import LockLevel, Tier, protect_for
@@ -67,6 +68,9 @@ class TenantDatabaseOutputs:
     password: pulumi.Output[str]  # secret
     # The Azure database resource: whatever uses the database waits for it.
     resource: dbforpostgresql.Database
+    # Where restore drills restore to (ops/backup drill): the tenant role owns it too, and it is empty between drills.
+    drill_database: str
+    drill_resource: dbforpostgresql.Database
 
 
 class PostgresServer(pulumi.ComponentResource):
@@ -162,11 +166,23 @@ class PostgresServer(pulumi.ComponentResource):
                 collation="en_US.utf8",
                 opts=pulumi.ResourceOptions(parent=self, protect=protect_for(tier), depends_on=[self.last_operation]),
             )
-            self.last_operation = database
+            drill = dbforpostgresql.Database(
+                f"db-{tenant.key}-drill",
+                database_name=drill_database(tenant),
+                server_name=self.server.name,
+                resource_group_name=args.resource_group_name,
+                charset="UTF8",
+                collation="en_US.utf8",
+                # Scratch: emptied after every drill, nothing to protect.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[database]),
+            )
+            self.last_operation = drill
             secret_name = f"pg-{tenant.key}-password"
             password = random.RandomPassword(secret_name, length=32, special=True, override_special=PASSWORD_SPECIALS, opts=child)
             secret = key_vault_secret(f"kv-{secret_name}", secret_name, password.result, args.key_vault_name, args.key_vault_resource_group_name, self)
-            self.tenants[tenant.key] = TenantDatabaseOutputs(tenant.database, tenant.role, secret, pulumi.Output.secret(password.result), database)
+            self.tenants[tenant.key] = TenantDatabaseOutputs(
+                tenant.database, tenant.role, secret, pulumi.Output.secret(password.result), database, drill_database(tenant), drill
+            )
 
         if args.replica is not None:
             replica = args.replica

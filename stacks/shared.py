@@ -340,7 +340,8 @@ def tenant_environment(shared: Platform, tenant: TenantNames) -> dict[str, Any]:
     bootstrap_grant = zone.grant_secret_read(f"{tenant.key}-kv-bootstrap", database.password_secret, shared.bootstrap_identity.principal_id)
     # The role bootstrap needs the database, both passwords and the grants to read them before its pod starts.
     job = shared.bootstrap.job(
-        tenant, database.password_secret.name, depends_on=[database.resource, database.password_secret, bootstrap_grant, *shared.bootstrap_grants]
+        tenant, database.password_secret.name,
+        depends_on=[database.resource, database.drill_resource, database.password_secret, bootstrap_grant, *shared.bootstrap_grants],
     )
     subnets = cfg.network.subnets
     workloads = OdooTenant(
