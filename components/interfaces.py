@@ -15,6 +15,7 @@ ROLES = {
     "Key Vault Secrets Officer": "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
     "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
     "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+    "Storage Blob Data Reader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
     "Network Contributor": "4d97b98b-1d4f-4787-a291-c67834d212e7",
     "Managed Identity Operator": "f1a07417-d97a-45cb-824c-7a7467783830",
     "AcrPull": "7f951dda-4ed3-4680-a7ca-43fe172d538d",
@@ -126,8 +127,9 @@ def role_assignment(
     principal_id: pulumi.Input[str],
     parent: pulumi.Resource,
     principal_type: Optional[str] = "ServicePrincipal",
+    condition: Optional[str] = None,
 ) -> authorization.RoleAssignment:
-    """Grant a built-in role (by name, see ROLES) on exactly `scope`."""
+    """Grant a built-in role (by name, see ROLES) on exactly `scope`, narrowed by an ABAC `condition` when given."""
     role_definition_id = pulumi.Output.from_input(scope).apply(
         lambda s: f"/subscriptions/{s.split('/')[2]}/providers/Microsoft.Authorization/roleDefinitions/{ROLES[role]}"
     )
@@ -137,6 +139,8 @@ def role_assignment(
         role_definition_id=role_definition_id,
         principal_id=principal_id,
         principal_type=principal_type,
+        condition=condition,
+        condition_version="2.0" if condition else None,
         description=f"odoo-platform: {role}",
         opts=pulumi.ResourceOptions(parent=parent),
     )
@@ -156,4 +160,23 @@ def key_vault_secret(
         resource_group_name=vault_resource_group_name,
         properties=keyvault.SecretPropertiesArgs(value=pulumi.Output.secret(value), content_type="password"),
         opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+_BLOB = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs"
+
+
+def blob_prefix_condition(prefix: str) -> str:
+    """An Azure ABAC condition for a Storage Blob Data role: reads, writes, deletes and listings only under `prefix`.
+    The shape of Microsoft's examples ("Read, write, or delete blobs in named containers with a path" and "List blobs
+    with a prefix", learn.microsoft.com/azure/storage/blobs/storage-auth-abac-examples): a blob operation is allowed
+    when its blob path starts with the prefix; a listing when the request's prefix does."""
+    blob_actions = " AND ".join(
+        f"!(ActionMatches{{'{_BLOB}/{action}'}})" for action in ("write", "add/action", "delete", "deleteBlobVersion/action")
+    )
+    return (
+        f"((!(ActionMatches{{'{_BLOB}/read'}} AND NOT SubOperationMatches{{'Blob.List'}}) AND {blob_actions}) "
+        f"OR (@Resource[{_BLOB}:path] StringStartsWith '{prefix}')) "
+        f"AND ((!(ActionMatches{{'{_BLOB}/read'}} AND SubOperationMatches{{'Blob.List'}})) "
+        f"OR (@Request[{_BLOB}:prefix] StringStartsWith '{prefix}'))"
     )

@@ -107,6 +107,8 @@ class OdooTenantArgs:
     working_hours: Optional[WorkingHours] = None
     # What the init Job waits for besides the namespace: the database role bootstrap, secrets and their grants.
     depends_on: Sequence[pulumi.Resource] = ()
+    # Room in the namespace's quota for the platform's jobs (backups, drills): (pods, cpu millicores, memory MiB).
+    job_allowance: tuple[int, int, int] = (0, 0, 0)
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -180,8 +182,9 @@ class OdooTenant(pulumi.ComponentResource):
             return {"name": object_name, "namespace": ns, "labels": {**labels, **extra}}
 
         web_pods = sizing.web_max_replicas + 1  # +1 for a rolling update's surge
-        cpu = web_pods * sizing.web_cpu_m + sizing.cron_cpu_m
-        memory = web_pods * sizing.web_memory_mib + sizing.cron_memory_mib
+        job_pods, job_cpu_m, job_memory_mib = args.job_allowance
+        cpu = web_pods * sizing.web_cpu_m + sizing.cron_cpu_m + job_cpu_m
+        memory = web_pods * sizing.web_memory_mib + sizing.cron_memory_mib + job_memory_mib
         k8s.core.v1.ResourceQuota(
             f"{name}-quota",
             metadata=meta("tenant-quota"),
@@ -191,7 +194,7 @@ class OdooTenant(pulumi.ComponentResource):
                     "requests.memory": f"{memory}Mi",
                     "limits.cpu": f"{cpu * 2}m",
                     "limits.memory": f"{int(memory * 1.5)}Mi",
-                    "pods": str(web_pods + 3),
+                    "pods": str(web_pods + 3 + job_pods),
                     "services.loadbalancers": "0",
                     "services.nodeports": "0",
                 }

@@ -10,7 +10,7 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 from pulumi_azure_native import authorization, storage
 
-from .interfaces import Diagnostics, PrivateAccess, diagnostic_setting, management_lock, private_endpoint, role_assignment
+from .interfaces import blob_prefix_condition, Diagnostics, PrivateAccess, diagnostic_setting, management_lock, private_endpoint, role_assignment
 from .naming import Naming
 from .tier import LockLevel, Tier, protect_for
 
@@ -191,6 +191,12 @@ class ObjectStorage(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def grant_read_write(self, name: str, container: str, principal_id: pulumi.Input[str]) -> authorization.RoleAssignment:
-        """Storage Blob Data Contributor for one identity on exactly one container, never the account."""
-        return role_assignment(name, self.containers[container].id, "Storage Blob Data Contributor", principal_id, self)
+    def grant_read_write(self, name: str, container: str, principal_id: pulumi.Input[str], prefix: Optional[str] = None) -> authorization.RoleAssignment:
+        """Storage Blob Data Contributor for one identity on exactly one container, never the account; with `prefix`,
+        only on the blobs under it (an ABAC condition: one tenant's sets in the shared backup container)."""
+        condition = blob_prefix_condition(prefix) if prefix else None
+        return role_assignment(name, self.containers[container].id, "Storage Blob Data Contributor", principal_id, self, condition=condition)
+
+    def grant_read(self, name: str, container: str, principal_id: pulumi.Input[str]) -> authorization.RoleAssignment:
+        """Storage Blob Data Reader for one identity on exactly one container."""
+        return role_assignment(name, self.containers[container].id, "Storage Blob Data Reader", principal_id, self)

@@ -533,6 +533,7 @@ class StackConfig(_Model):
     odoo_version: Annotated[str, BeforeValidator(_text_of_number), AfterValidator(_odoo_version)] = "17.0"
     odoo_image: ImageDigest
     postgres_client_image: ImageDigest
+    backup_image: ImageDigest
     external_registries: list[ExternalRegistry] = Field(default_factory=list)
     trusted_proxy_cidrs: list[Cidr] = Field(default_factory=list)
     maintenance: Maintenance = Field(default_factory=Maintenance)
@@ -565,8 +566,12 @@ class StackConfig(_Model):
 
     @property
     def images(self) -> dict[str, ImageRef]:
-        """Per image setting (`odooImage`, `postgresClientImage`): its registry server (None: the platform's) and reference."""
-        return {"odooImage": parse_image(self.odoo_image), "postgresClientImage": parse_image(self.postgres_client_image)}
+        """Per image setting (`odooImage`, `postgresClientImage`, `backupImage`): its registry server (None: the platform's) and reference."""
+        return {
+            "odooImage": parse_image(self.odoo_image),
+            "postgresClientImage": parse_image(self.postgres_client_image),
+            "backupImage": parse_image(self.backup_image),
+        }
 
     @model_validator(mode="after")
     def _stack_rules(self) -> "StackConfig":

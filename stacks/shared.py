@@ -5,10 +5,12 @@ from typing import Any, Optional
 
 import pulumi
 import pulumi_random as random
-from pulumi_azure_native import authorization, managedidentity
+from pulumi_azure_native import authorization, keyvault, managedidentity
 
 from components.aks import POD_CIDR, AksCluster, AksClusterArgs, MaintenanceWindow
 from components.capacity import CONNECTIONS_PER_PROCESS, postgres_max_connections
+from components.backup import SERVICE_ACCOUNT as BACKUP_SERVICE_ACCOUNT
+from components.backup import QUOTA_ALLOWANCE, BackupJobs, BackupJobsArgs, OffsiteTarget, backup_plan, scratch_container
 from components.backup_vault import BackupVault, BackupVaultArgs, PostgresRetention
 from components.certificates import NAMESPACE as CERT_MANAGER_NAMESPACE
 from components.certificates import SERVICE_ACCOUNT as CERT_MANAGER_SERVICE_ACCOUNT
@@ -28,7 +30,7 @@ from components.odoo_tenant import TLS_SECRET, DataServices, OdooTenant, OdooTen
 from components.postgres import ADMIN_LOGIN, PASSWORD_SPECIALS, PostgresReplica, PostgresServer, PostgresServerArgs
 from components.redis import RedisCache, RedisCacheArgs
 from components.registry import ContainerRegistry, ContainerRegistryArgs
-from components.storage import ObjectStorage, ObjectStorageArgs
+from components.storage import BACKUPS, ObjectStorage, ObjectStorageArgs
 from components.tier import lock_for
 from components.traefik import UPSTREAM_IMAGES as TRAEFIK_IMAGES
 from components.traefik import TraefikIngress, TraefikIngressArgs
@@ -203,7 +205,7 @@ def object_storage(cfg: StackConfig, zone: LandingZone) -> ObjectStorage:
             resource_group_name=zone.resource_groups["data"].name,
             private_access=zone.private_access,
             diagnostics=zone.diagnostics,
-            tenant_containers=[t.container for t in cfg.tenants],
+            tenant_containers=[c for t in cfg.tenants for c in (t.container, scratch_container(t))],
             backup_immutability_days=cfg.backup_immutability_days,
             lock=lock_for(cfg.tier),
         ),
@@ -367,8 +369,10 @@ def tenant_environment(shared: Platform, tenant: TenantNames) -> dict[str, Any]:
             secrets=secrets,
             working_hours=working_hours(cfg),
             depends_on=[job, shared.traefik, *grants],
+            job_allowance=QUOTA_ALLOWANCE,
         ),
     )
+    backups = backup_jobs(shared, tenant, database.password_secret, database.drill_database, [workloads.namespace])
     shared.certificates.certificate(f"{tenant.key}-certificate", tenant.namespace, workloads.host, TLS_SECRET, workloads, [workloads.namespace])
     return {
         "url": f"https://{workloads.host}/",
@@ -380,7 +384,62 @@ def tenant_environment(shared: Platform, tenant: TenantNames) -> dict[str, Any]:
         "redisKeyPrefix": shared.redis.key_prefixes[tenant.key],
         "container": tenant.container,
         "ephemeral": tenant.ephemeral,
+        "backupSchedules": backups.plan.schedules,
     }
+
+
+def backup_jobs(
+    shared: Platform, tenant: TenantNames, db_password: keyvault.Secret, drill_database: str, depends_on: list[pulumi.Resource]
+) -> BackupJobs:
+    """The environment's backup identity, its grants (its own prefix of the backup container, read on its attachments,
+    its scratch container, its database password, the offsite keys) and the CronJobs that use them."""
+    cfg, zone, storage = shared.cfg, shared.zone, shared.storage
+    identity = shared.aks.workload_identity(f"{tenant.key}-backup", tenant.namespace, BACKUP_SERVICE_ACCOUNT, zone.resource_groups["management"].name)
+    principal = identity.principal_id
+    grants: list[pulumi.Resource] = [
+        storage.grant_read_write(f"{tenant.key}-backup-sets", BACKUPS, principal, prefix=f"{tenant.key}/"),
+        storage.grant_read(f"{tenant.key}-backup-attachments", tenant.container, principal),
+        storage.grant_read_write(f"{tenant.key}-backup-scratch", scratch_container(tenant), principal),
+        zone.grant_secret_read(f"{tenant.key}-kv-backup-db", db_password, principal),
+    ]
+    offsite = cfg.backups.offsite
+    if offsite:
+        for key, secret_name in (("access", offsite.access_key_secret), ("secret", offsite.secret_key_secret)):
+            scope = pulumi.Output.concat(zone.key_vault.id, "/secrets/", secret_name)
+            grants.append(role_assignment(f"{tenant.key}-kv-backup-offsite-{key}", scope, "Key Vault Secrets User", principal, zone))
+    backups = cfg.backups
+    plan = backup_plan(
+        cfg.tier,
+        {"backup": backups.schedule, "verify": backups.verify_schedule, "drill": backups.drill_schedule, "rpo": backups.rpo_hours, "rto": backups.rto_hours},
+        backups.retention.model_dump(),
+        cfg.backup_immutability_days,
+    )
+    jobs = BackupJobs(
+        f"{tenant.key}-backups",
+        BackupJobsArgs(
+            provider=shared.aks.provider,
+            names=tenant,
+            image=image(cfg, shared.registry, "backupImage"),
+            identity_client_id=identity.client_id,
+            tenant_id=shared.tenant_id,
+            key_vault_name=zone.key_vault.name,
+            db_password_secret=db_password.name,
+            postgres_fqdn=shared.postgres.fqdn,
+            postgres_cidr=cfg.network.subnets.postgres,
+            private_endpoint_cidr=cfg.network.subnets.private_endpoints,
+            drill_database=drill_database,
+            backup_account_url=storage.backup_account.primary_endpoints.blob,
+            backup_container=BACKUPS,
+            files_account_url=storage.blob_endpoint,
+            scratch_container=scratch_container(tenant),
+            plan=plan,
+            offsite=OffsiteTarget(offsite.endpoint, offsite.bucket, offsite.region, offsite.access_key_secret, offsite.secret_key_secret, offsite.object_lock_days)
+            if offsite
+            else None,
+            depends_on=[*depends_on, *grants],
+        ),
+    )
+    return jobs
 
 
 def working_hours(cfg: StackConfig) -> Optional[WorkingHours]:

@@ -1,6 +1,8 @@
 """Sizing profiles (`sizing: small|medium|large`) and the tenant plan's demand on the node pools."""
 from dataclasses import dataclass
 
+from components.backup import CPU_M as BACKUP_CPU_M
+from components.backup import MEMORY_MIB as BACKUP_MEMORY_MIB
 from components.capacity import ConnectionDemand, NodePoolSpec, PodDemand
 from components.odoo_tenant import OdooSizing
 
@@ -26,7 +28,8 @@ PROFILES: dict[str, SizingProfile] = {
         system_pool=NodePoolSpec("Standard_D2ds_v5", 1, 3),
         user_pools={
             "web": NodePoolSpec("Standard_D4ds_v5", 0, 6),
-            "jobs": NodePoolSpec("Standard_D4ds_v5", 0, 3),
+            # Up to 4: crons, bootstrap Jobs and one backup job per environment (scales from zero).
+            "jobs": NodePoolSpec("Standard_D4ds_v5", 0, 4),
             "integration": NodePoolSpec("Standard_D2ds_v5", 0, 2),
         },
         odoo=OdooSizing(1, 2, http_workers=2, cron_threads=1, web_cpu_m=500, web_memory_mib=1024, cron_cpu_m=500, cron_memory_mib=1024),
@@ -77,7 +80,9 @@ def tenant_demand(tenants: list[str], odoo: OdooSizing) -> dict[str, list[PodDem
     """What every tenant environment asks of each workload class at its largest scale."""
     return {
         "web": [PodDemand(t, odoo.web_max_replicas, odoo.web_cpu_m, odoo.web_memory_mib) for t in tenants],
-        "jobs": [PodDemand(t, JOBS_PODS_PER_ENVIRONMENT, odoo.cron_cpu_m, odoo.cron_memory_mib) for t in tenants],
+        "jobs": [PodDemand(t, JOBS_PODS_PER_ENVIRONMENT, odoo.cron_cpu_m, odoo.cron_memory_mib) for t in tenants]
+        # One backup job at a time per environment: the default schedules keep backup, verify, drill and prune apart.
+        + [PodDemand(f"{t} backups", 1, BACKUP_CPU_M, BACKUP_MEMORY_MIB) for t in tenants],
     }
 
 
