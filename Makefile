@@ -42,8 +42,9 @@ test: $(VENV)/.installed .venv-checkov/.installed node_modules/.installed promto
 	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "error: no tests ran"; exit 1; fi; exit $$rc
 
 ## Preview wall time and resource count per stack, beside the bare-registration floor.
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed node_modules/.installed
 	$(PY) -m tools.bench
+	$(PY) -m tools.bench_backup
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/pyright components stacks

@@ -72,17 +72,18 @@ PROFILES: dict[str, SizingProfile] = {
     ),
 }
 
-# Pods on the jobs pool per tenant environment: the cron Deployment and the database bootstrap Job.
-JOBS_PODS_PER_ENVIRONMENT = 2
+# Pods on the jobs pool per tenant environment: the cron Deployment, the database bootstrap Job and one backup job
+# (the default schedules keep backup, verify, drill and prune apart), each counted at the larger of their sizes.
+JOBS_PODS_PER_ENVIRONMENT = 3
 
 
 def tenant_demand(tenants: list[str], odoo: OdooSizing) -> dict[str, list[PodDemand]]:
     """What every tenant environment asks of each workload class at its largest scale."""
     return {
         "web": [PodDemand(t, odoo.web_max_replicas, odoo.web_cpu_m, odoo.web_memory_mib) for t in tenants],
-        "jobs": [PodDemand(t, JOBS_PODS_PER_ENVIRONMENT, odoo.cron_cpu_m, odoo.cron_memory_mib) for t in tenants]
-        # One backup job at a time per environment: the default schedules keep backup, verify, drill and prune apart.
-        + [PodDemand(f"{t} backups", 1, BACKUP_CPU_M, BACKUP_MEMORY_MIB) for t in tenants],
+        "jobs": [
+            PodDemand(t, JOBS_PODS_PER_ENVIRONMENT, max(odoo.cron_cpu_m, BACKUP_CPU_M), max(odoo.cron_memory_mib, BACKUP_MEMORY_MIB)) for t in tenants
+        ],
     }
 
 

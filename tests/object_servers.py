@@ -9,7 +9,8 @@ Storage, moto's S3 server with object lock, and a TCP proxy that cuts a connecti
   switched on after set-up (moto's /moto-api/reset-auth), so wrong credentials are refused as S3 refuses them.
   `s3.bucket(lock=True)` makes a bucket with object lock enabled.
 - CuttingProxy: forwards 127.0.0.1:<port> to a server and, once `cut_after` bytes went upstream, closes every
-  connection (and refuses new ones): an upload that dies mid-stream, as a network or pod failure would.
+  connection (and refuses new ones): an upload that dies mid-stream, as a network failure would; or, with
+  `stall=True`, stops forwarding and holds the connections open (a hung upload, for a test to kill the job).
 
 Usage in a test module:
 
@@ -226,11 +227,13 @@ def s3(request) -> S3Server:
 # --- a connection that dies mid-stream ------------------------------------------------------------------------------
 class CuttingProxy:
     """127.0.0.1:<port> -> 127.0.0.1:<upstream>; after `cut_after` bytes sent upstream (client to server), every
-    connection is closed and new ones are refused by an immediate close. `cut_after=None` forwards everything."""
+    connection is reset and new ones are closed at once (or, with `stall`, nothing more is forwarded). `cut_after=None`
+    forwards everything."""
 
-    def __init__(self, upstream: int, cut_after: Optional[int] = None):
+    def __init__(self, upstream: int, cut_after: Optional[int] = None, stall: bool = False):
         self.upstream = upstream
         self.cut_after = cut_after
+        self.stall = stall
         self.sent = 0
         self.cut = threading.Event()
         self._lock = threading.Lock()
@@ -275,14 +278,18 @@ class CuttingProxy:
                     if len(data) >= allowed:
                         if allowed:
                             sink.sendall(data[:allowed])
+                        if self.stall:
+                            self.cut.set()
+                            return  # hold the connection open, forward nothing more
                         self._cut()
                         return
                 sink.sendall(data)
         except OSError:
             pass
         finally:
-            with contextlib.suppress(OSError):
-                sink.shutdown(socket.SHUT_WR)
+            if not (self.stall and self.cut.is_set()):
+                with contextlib.suppress(OSError):
+                    sink.shutdown(socket.SHUT_WR)
 
     def _cut(self) -> None:
         self.cut.set()
@@ -290,6 +297,9 @@ class CuttingProxy:
             for s in self._sockets:
                 with contextlib.suppress(OSError):
                     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in recv() on it (close() alone does not)
+                with contextlib.suppress(OSError):
                     s.close()
 
     def close(self) -> None:
@@ -300,8 +310,8 @@ class CuttingProxy:
 
 
 @contextlib.contextmanager
-def cutting_proxy(upstream: int, cut_after: Optional[int] = None) -> Iterator[CuttingProxy]:
-    proxy = CuttingProxy(upstream, cut_after)
+def cutting_proxy(upstream: int, cut_after: Optional[int] = None, stall: bool = False) -> Iterator[CuttingProxy]:
+    proxy = CuttingProxy(upstream, cut_after, stall)
     try:
         yield proxy
     finally:

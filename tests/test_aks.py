@@ -262,5 +262,5 @@ def test_a_tenant_plan_that_does_not_fit_is_a_config_error(dev_settings):
     with pytest.raises(ConfigError) as e:
         load_config("dev", dev_settings)
     [problem] = e.value.problems
-    assert problem.startswith('odoo-platform:sizing = "small": workload class \'jobs\' needs 20 pods for 10 tenant environments (gc-dev 2, ')
-    assert "but its pool holds at most 18 (3 x Standard_D4ds_v5 nodes" in problem
+    assert problem.startswith('odoo-platform:sizing = "small": workload class \'jobs\' needs 30 pods for 10 tenant environments (gc-dev 3, ')
+    assert "but its pool holds at most 24 (4 x Standard_D4ds_v5 nodes" in problem

@@ -299,6 +299,7 @@ def test_several_field_and_cross_field_problems_in_one_run(dev_settings):
     dev_settings["network"]["subnets"]["postgres"] = "10.20.0.16/28"
     dev_settings["tags"]["site/berlin"] = "a"  # two tag rules at once
     dev_settings["tags"]["Owner"] = "b"
+    dev_settings["units"][0]["environments"] = ["dev", "qa"]  # room on the jobs pool for the two below
     dev_settings["units"].append({"name": "gc", "displayName": "Again", "environments": ["dev", "dev"]})  # cross-field
     dev_settings["offHours"]["start"] = "21:00"  # cross-field
     assert problems("dev", dev_settings) == [

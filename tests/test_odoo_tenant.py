@@ -26,7 +26,11 @@ def namespaces(rec):
 
 
 def one(rec, kind, namespace, name=None):
-    found = [r.inputs for r in in_namespace(rec, kind, namespace) if name is None or r.inputs["metadata"]["name"] == name]
+    """The one Odoo object of `kind` in the namespace (the backup jobs' own objects, components/backup.py, aside)."""
+    found = [
+        r.inputs for r in in_namespace(rec, kind, namespace)
+        if (name is None or r.inputs["metadata"]["name"] == name) and r.inputs["metadata"].get("labels", {}).get("app.kubernetes.io/name") != "odoo-backup"
+    ]
     assert len(found) == 1, (kind, namespace, name, len(found))
     return found[0]
 
@@ -43,8 +47,8 @@ def test_namespace_labels_and_ownership(stack):
 
 def test_quota_and_limit_range_from_sizing(dev):
     quota = one(dev, "core/v1:ResourceQuota", "odoo-gc-dev")["spec"]["hard"]
-    # small profile: (2 web + 1 surge) x 500m + 500m cron.
-    assert quota["requests.cpu"] == "2000m" and quota["requests.memory"] == "4096Mi"
+    # small profile: (2 web + 1 surge) x 500m + 500m cron + 4 backup jobs x 500m (components/backup.py QUOTA_ALLOWANCE).
+    assert quota["requests.cpu"] == "4000m" and quota["requests.memory"] == "8192Mi"
     assert quota["services.loadbalancers"] == "0"
     limits = one(dev, "core/v1:LimitRange", "odoo-gc-dev")["spec"]["limits"][0]
     assert limits["type"] == "Container" and limits["defaultRequest"] == {"cpu": "500m", "memory": "1024Mi"}

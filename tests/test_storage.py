@@ -43,7 +43,8 @@ def test_lifecycle_cools_exports_and_backups(stack):
 
 def test_containers_per_tenant_plus_exports_and_backups(dev):
     names = sorted(c.inputs["containerName"] for c in dev.of_type("azure-native:storage:BlobContainer"))
-    assert names == sorted(list(dev.outputs["tenantEnvironments"]) + ["backups", "exports"])
+    # Per tenant environment its attachments and its drill scratch container.
+    assert names == sorted([c for t in dev.outputs["tenantEnvironments"] for c in (t, f"{t}-drill")] + ["backups", "exports"])
     assert {c.inputs["publicAccess"] for c in dev.of_type("azure-native:storage:BlobContainer")} == {"None"}
 
 
@@ -63,15 +64,21 @@ def test_backup_container_is_immutable_for_the_configured_time(dev, prod):
 
 
 def test_tenant_identity_may_use_only_its_own_container(stack):
-    grants = [r for r in stack.of_type("azure-native:authorization:RoleAssignment") if r.inputs["roleDefinitionId"].endswith("ba92f5b4-2d11-453d-a403-e96b0029c9fe")]
+    """Odoo's identity writes its own container; the backup identities' grants are tested in test_backup_jobs.py."""
+    grants = [
+        r for r in stack.of_type("azure-native:authorization:RoleAssignment")
+        if r.inputs["roleDefinitionId"].endswith("ba92f5b4-2d11-453d-a403-e96b0029c9fe") and r.name.endswith("-blob-role")
+    ]
     assert len(grants) == len(stack.outputs["tenantEnvironments"])
     account = stack.one(ACCOUNT, FILES).inputs["accountName"]
     for grant in grants:
         tenant = grant.name.removesuffix("-blob-role")
         assert grant.inputs["scope"].endswith(f"/storageAccounts/{account}/blobServices/default/containers/{tenant}")
         assert grant.inputs["principalId"] == stable_uuid("principal", f"id-acme-{stack.stack}-weu-{tenant}")
-    account_wide = [r for r in stack.of_type("azure-native:authorization:RoleAssignment") if r.inputs["scope"].endswith(f"/storageAccounts/{account}")]
-    assert account_wide == []
+    # No data access at account scope; production's Azure Backup vault holds the control-plane "Storage Account Backup
+    # Contributor" there, which operational backup requires.
+    account_wide = [r.inputs["description"] for r in stack.of_type("azure-native:authorization:RoleAssignment") if r.inputs["scope"].endswith(f"/storageAccounts/{account}")]
+    assert account_wide == (["odoo-platform: Storage Account Backup Contributor"] if stack.stack == "prod" else [])
 
 
 @pytest.mark.parametrize("name", [FILES, BACKUPS])

@@ -32,7 +32,27 @@ def build_plan(recording: Recording, policy: Optional[dict[str, Any]] = None) ->
         "policy": policy,
         "summary": {"resources": len(recording.resources), "by_type": dict(sorted(by_type.items()))},
         "alerts": alert_summary(recording),
+        "backups": backup_summary(recording),
     }
+
+
+def backup_summary(recording: Recording) -> dict[str, Any]:
+    """Per tenant environment (namespace): each backup job's schedule, what prune keeps and the drill's targets."""
+    summary: dict[str, Any] = {}
+    for r in recording.resources:
+        if r.type != "kubernetes:batch/v1:CronJob" or r.inputs.get("metadata", {}).get("labels", {}).get("app.kubernetes.io/name") != "odoo-backup":
+            continue
+        container = r.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        entry = summary.setdefault(r.inputs["metadata"]["namespace"], {"schedules": {}})
+        entry["schedules"][container["name"]] = r.inputs["spec"]["schedule"]
+        if container["name"] == "prune":
+            entry["keep"] = {k.removeprefix("BACKUP_KEEP_").lower(): int(v) for k, v in env.items() if k.startswith("BACKUP_KEEP_")}
+        if container["name"] == "drill":
+            entry["targets"] = {"rpo": env.get("DRILL_RPO_TARGET"), "rto": env.get("DRILL_RTO_TARGET")}
+        if container["name"] == "backup":
+            entry["offsite"] = env.get("OFFSITE_S3_BUCKET")
+    return dict(sorted(summary.items()))
 
 
 ALERT_TYPES = {

@@ -139,6 +139,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     sources = ", ".join(f"{n} {k}" for k, n in alerts["by_source"].items())
     severities = ", ".join(f"sev{k} {n}" for k, n in alerts["by_severity"].items())
     print(f"\nAlerts: {alerts['total']} ({sources}; {severities})")
+    backups = plan["backups"]
+    print(f"\nBackups: {len(backups)} tenant environments")
+    for namespace, entry in backups.items():
+        schedules = ", ".join(f"{job} '{cron}'" for job, cron in entry["schedules"].items())
+        keep = "/".join(str(entry.get("keep", {}).get(p, "-")) for p in ("daily", "weekly", "monthly", "yearly"))
+        targets = entry.get("targets", {})
+        offsite = f", offsite s3://{entry['offsite']}" if entry.get("offsite") else ""
+        print(f"  {namespace}: {schedules}; keep d/w/m/y {keep}; drill RPO {targets.get('rpo')} RTO {targets.get('rto')}{offsite}")
     status = 0
     if policy is None:
         print("\nPolicies: no policy pack in policies/ yet; skipped.")
