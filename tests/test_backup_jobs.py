@@ -165,3 +165,13 @@ def test_production_retention_floor_is_a_config_error(prod_settings):
     with pytest.raises(ConfigError) as e:
         load_config("prod", prod_settings)
     assert e.value.problems == ["odoo-platform:backups.retention.yearly = 3: production keeps at least 7 yearly backup sets (construction records are kept 7-10 years)"]
+
+
+def test_the_job_image_pins_what_the_tests_ran():
+    """ops/Dockerfile installs the same versions of the tool's dependencies as requirements.txt (what the tests ran)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "ops", "Dockerfile"), encoding="utf-8") as f:
+        image = dict(re.findall(r'"?([A-Za-z0-9_.-]+)(?:\[[a-z,]+\])?==([0-9.]+)"?', f.read()))
+    with open(os.path.join(root, "requirements.txt"), encoding="utf-8") as f:
+        tested = dict(re.findall(r"^([A-Za-z0-9_.-]+)(?:\[[a-z,]+\])?==([0-9.]+)", f.read(), re.M))
+    assert image and all(tested.get(name) == version for name, version in image.items()), (image, tested)
