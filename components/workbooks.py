@@ -48,7 +48,7 @@ CRON_LINES = 'ContainerLogV2 | where PodNamespace == "{namespace}" and Container
 DRILL_RECORDS = (
     'ContainerLogV2 | where ContainerName == "drill" | extend record = todynamic(LogMessage) | where tostring(record.event) == "drill" '
     "| summarize arg_max(TimeGenerated, *) by PodNamespace "
-    "| project PodNamespace, TimeGenerated, verdict = tostring(record.verdict), rto_seconds = todouble(record.rto_seconds), rpo_seconds = todouble(record.rpo_seconds)"
+    "| project PodNamespace, TimeGenerated, verdict = tostring(record.verdict), rto_s = todouble(record.rto_s), rpo_s = todouble(record.rpo_s), rto_met = tobool(record.rto_met), rpo_met = tobool(record.rpo_met)"
 )
 
 

@@ -449,3 +449,14 @@ def test_readme_alert_tables_match_the_definitions():
     with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
         text = f.read()
     assert render(text) == text, "run `make alert-docs`"
+
+
+def test_executive_drill_tile_reads_the_fields_the_drill_record_has():
+    """components/workbooks.py reads the drill record ops/backup prints; each field it projects is one the tool writes."""
+    from components.workbooks import DRILL_RECORDS
+
+    with open(os.path.join(ROOT, "ops", "README.md"), encoding="utf-8") as f:
+        documented = f.read()
+    record = json.loads(re.search(r'```json\n(\{"event": "drill".*?)\n```', documented, re.S).group(1).replace('"..."', '"x"').replace(', "..."]', "]"))
+    for field in re.findall(r"record\.(\w+)", DRILL_RECORDS):
+        assert field in record, field
