@@ -1,7 +1,9 @@
 """`make bench` (second line): the backup tool's throughput and measured RTO beside the raw tools on the same data.
 
-One run, on loopback servers started here (PostgreSQL from node_modules/pgNN as in the tests, Azurite in memory,
-optionally moto's S3 for the offsite copy):
+One run, on loopback servers started here (PostgreSQL from node_modules/pgNN as in the tests; two Azurite
+instances storing on disk, one as the tenant's files account, one as the backup account, as in Azure; optionally
+moto's S3 for the offsite copy). Azurite keeping gigabytes in memory slows down to a crawl (seen: 2.7 MB/s and read
+time-outs past ~5 GB), hence disk.
 
 1. an Odoo-like tenant (ops/odoo_sample.py): `--scale 1` = about 1 GB of tables and indexes and 1 GB of
    attachments in the tenant's container;
@@ -90,7 +92,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     attachments_mb = args.attachments_mb if args.attachments_mb is not None else 1130 * args.scale
 
     pg = PostgresServer.start(args.pg_major)
-    azurite = Azurite.start(in_memory=True)
+    azurite = Azurite.start(in_memory=False)  # the tenant's files account: filestore, raw copies, drill scratch
+    vault = Azurite.start(in_memory=False)  # the backup account
     s3 = S3Server.start() if args.offsite else None
     work = tempfile.mkdtemp(prefix="bench-backup-")
     results: dict[str, Any] = {"scale": args.scale, "pg_major": args.pg_major, "offsite": args.offsite}
@@ -104,7 +107,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         service = azurite.service()
         filestore = service.get_container_client("gc-bench")
         filestore.create_container()
-        service.create_container("backups")
+        vault.service().create_container("backups")
         size = odoo_sample.SampleSize.for_scale(rows_mb, attachments_mb)
         print(f"generating {rows_mb:.0f} MB of rows and {attachments_mb:.0f} MB of attachments on PostgreSQL {pg.major} ...", file=sys.stderr)
         with psycopg.connect(host="127.0.0.1", port=pg.port, user=role, password=PASSWORD, dbname=role, sslmode="disable") as conn:
@@ -147,7 +150,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
         # --- the tool ------------------------------------------------------------------------------------------------
         env = {**os.environ, "PGPASSWORD": PASSWORD, "DRILL_PGPASSWORD": AZURE_ADMIN_PASSWORD}
-        common = ["--tenant", "gc-bench", "--azure-connection-string", azurite.connection_string(), "--progress-interval", "30",
+        common = ["--tenant", "gc-bench", "--azure-connection-string", vault.connection_string(), "--progress-interval", "30",
                   "--concurrency", str(args.concurrency), "--block-mib", str(args.block_mib)]
         if s3:
             env.update(s3.env())
@@ -179,6 +182,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     finally:
         pg.stop()
         azurite.stop()
+        vault.stop()
         if s3:
             s3.stop()
         shutil.rmtree(work, ignore_errors=True)

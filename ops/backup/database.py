@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 from typing import IO, Any, Callable, Iterable, Optional
 
 from .errors import Cancelled, OpsError, first_line
@@ -440,11 +441,28 @@ def create_database(scratch: PgConfig, name: str) -> None:
         conn.close()
 
 
-def drop_database(scratch: PgConfig, name: str) -> None:
+def drop_database(scratch: PgConfig, name: str, attempts: int = 5) -> None:
+    """DROP DATABASE; a plain drop first (it stops autovacuum workers, which a non-superuser's WITH (FORCE) may not
+    terminate, and a large restore sets autovacuum going), FORCE only when sessions of ours are still connected."""
+    import psycopg
+
     conn = scratch.connect(step="drop-scratch-database", autocommit=True)
+    last: Optional[BaseException] = None
     try:
-        conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")  # type: ignore[arg-type]
+        for _ in range(attempts):
+            try:
+                conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")  # type: ignore[arg-type]
+                return
+            except psycopg.errors.ObjectInUse as error:
+                last = error
+            try:
+                conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")  # type: ignore[arg-type]
+                return
+            except Exception as error:  # noqa: BLE001 - e.g. an autovacuum worker still there: try again
+                last = error
+                time.sleep(1)
     except Exception as error:  # noqa: BLE001
-        raise OpsError("drop-scratch-database", _pg_reason(error), obj=name, target=scratch.label) from None
+        last = error
     finally:
         conn.close()
+    raise OpsError("drop-scratch-database", _pg_reason(last) if last else "failed", obj=name, target=scratch.label)
