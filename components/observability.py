@@ -16,7 +16,7 @@
 import datetime
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence, cast
 
 import pulumi
 from pulumi_azure_native import alertsmanagement, applicationinsights, dashboard, monitor
@@ -263,7 +263,6 @@ class Observability(pulumi.ComponentResource):
                         use_aad_auth=True,
                         object_id=hook.application_object_id,
                         identifier_uri=hook.identifier_uri,
-                        tenant_id=None,
                     )
                 ]
                 if hook
@@ -339,17 +338,17 @@ class Observability(pulumi.ComponentResource):
     def _prometheus_rule(self, rule: "prometheus_rules.Rule") -> alertsmanagement.PrometheusRuleArgs:
         if rule.record:
             return alertsmanagement.PrometheusRuleArgs(record=rule.record, expression=rule.expr, labels=dict(rule.labels) or None, enabled=True)
-        assert rule.severity is not None
+        level = cast(int, rule.severity)  # an alert always has one (prometheus_rules.Rule checks)
         return alertsmanagement.PrometheusRuleArgs(
             alert=rule.alert,
             expression=rule.expr,
-            for_=iso_duration(rule.for_),
-            severity=rule.severity,
+            for_=iso_duration(rule.for_) if rule.for_ else None,
+            severity=level,
             labels=dict(rule.labels) or None,
             annotations=dict(rule.annotations) or None,
             enabled=True,
             resolve_configuration=alertsmanagement.PrometheusRuleResolveConfigurationArgs(auto_resolved=True, time_to_resolve="PT10M"),
-            actions=[alertsmanagement.PrometheusRuleGroupActionArgs(action_group_id=self.route(rule.severity))],
+            actions=[alertsmanagement.PrometheusRuleGroupActionArgs(action_group_id=self.route(level))],
         )
 
     def _log_alerts(self, args: ObservabilityArgs, child: pulumi.ResourceOptions) -> list[monitor.ScheduledQueryRule]:
@@ -574,11 +573,11 @@ def grafana_name(naming: Naming) -> str:
 
 
 def iso_duration(seconds: int) -> str:
-    minutes, rest = divmod(int(seconds), 60)
-    if rest:
+    """ISO 8601 for a positive whole number of seconds: 300 -> PT5M, 5400 -> PT1H30M, 90 -> PT90S."""
+    if seconds % 60:
         return f"PT{seconds}S"
-    hours, minutes = divmod(minutes, 60)
-    return "PT" + (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "") if (hours or minutes) else "PT0M"
+    hours, minutes = divmod(seconds // 60, 60)
+    return "PT" + (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
 
 
 def weekly_recurrences(window: MaintenanceSuppression) -> list[alertsmanagement.WeeklyRecurrenceArgs]:

@@ -460,3 +460,11 @@ def test_executive_drill_tile_reads_the_fields_the_drill_record_has():
     record = json.loads(re.search(r'```json\n(\{"event": "drill".*?)\n```', documented, re.S).group(1).replace('"..."', '"x"').replace(', "..."]', "]"))
     for field in re.findall(r"record\.(\w+)", DRILL_RECORDS):
         assert field in record, field
+
+
+def test_prometheus_for_durations_reach_azure_as_iso_8601(prod):
+    from components.observability import iso_duration
+
+    assert [iso_duration(s) for s in (300, 5400, 90, 3600)] == ["PT5M", "PT1H30M", "PT90S", "PT1H"]
+    rules = {r["alert"]: r for g in prod.of_type(PROM_GROUP) for r in g.inputs["rules"] if "alert" in r}
+    assert rules["OdooCronNotRunning"]["for"] == "PT10M" and "for" not in rules["OdooContainerOOMKilled"]
