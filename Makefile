@@ -45,6 +45,7 @@ test: $(VENV)/.installed .venv-checkov/.installed node_modules/.installed promto
 bench: $(VENV)/.installed node_modules/.installed
 	$(PY) -m tools.bench
 	$(PY) -m tools.bench_backup
+	$(PY) -m tools.bench_refresh
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/pyright components stacks

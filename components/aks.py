@@ -17,6 +17,8 @@ from .tier import LockLevel, Tier
 AKS_AAD_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
 # Azure CNI Overlay's pod address space: outside the VNet, and not covered by the VirtualNetwork service tag.
 POD_CIDR = "192.168.0.0/16"
+# Cluster tiers on which AKS accepts the cost-analysis add-on (metricsProfile.costAnalysis).
+COST_ANALYSIS_TIERS = ("Standard", "Premium")
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,8 @@ class AksCluster(pulumi.ComponentResource):
         super().__init__("odoo-platform:aks:AksCluster", name, None, opts)
         naming, tier = args.naming, args.tier
         production = tier.is_production
+        # Production gets the uptime SLA (Standard); non-production the Free tier.
+        sku_tier = "Standard" if production else "Free"
         if not production and not args.api_server_cidrs:
             raise ValueError("a non-production cluster needs api_server_cidrs: an empty list would leave the API server open")
         if args.deployer_object_id == "":
@@ -143,7 +147,14 @@ class AksCluster(pulumi.ComponentResource):
             dns_prefix=f"{naming.org}-{naming.stack}",
             kubernetes_version=args.kubernetes_version,
             node_resource_group=naming.resource_group("aks-nodes"),
-            sku=containerservice.ManagedClusterSKUArgs(name="Base", tier="Standard" if production else "Free"),
+            sku=containerservice.ManagedClusterSKUArgs(name="Base", tier=sku_tier),
+            # Namespace and deployment costs in Cost Management; Azure accepts it only on the Standard and Premium tiers
+            # (ManagedClusterCostAnalysis.enabled, https://learn.microsoft.com/azure/aks/cost-analysis).
+            metrics_profile=containerservice.ManagedClusterMetricsProfileArgs(
+                cost_analysis=containerservice.ManagedClusterCostAnalysisArgs(enabled=True)
+            )
+            if sku_tier in COST_ANALYSIS_TIERS
+            else None,
             identity=containerservice.ManagedClusterIdentityArgs(
                 type=containerservice.ResourceIdentityType.USER_ASSIGNED, user_assigned_identities=[args.control_plane_identity.id]
             ),

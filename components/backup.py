@@ -177,7 +177,7 @@ class BackupJobs(pulumi.ComponentResource):
             "automountServiceAccountToken": False,
             "nodeSelector": {"workload-class": "jobs"},
             "tolerations": [{"key": "workload-class", "operator": "Equal", "value": "jobs", "effect": "NoSchedule"}],
-            "securityContext": {"runAsNonRoot": True, "runAsUser": OPS_UID, "runAsGroup": OPS_UID, "fsGroup": OPS_UID, "seccompProfile": {"type": "RuntimeDefault"}},
+            "securityContext": {"runAsNonRoot": True, "runAsUser": OPS_UID, "runAsGroup": OPS_UID, "fsGroup": OPS_UID, "supplementalGroups": [OPS_UID], "seccompProfile": {"type": "RuntimeDefault"}},
             "containers": [
                 {
                     # The drill's JSON record is read from this container's name (components/workbooks.py).

@@ -37,6 +37,16 @@ def _database_name(name: str) -> str:
     return name
 
 
+# The refresh database of a production environment, `<tenant database>_refresh`: where ops/refresh restores a backup set
+# to neutralise and mask it; owned by the tenant role, empty between refreshes, no Odoo configured for it.
+REFRESH_SUFFIX = "_refresh"
+
+
+def refresh_database(tenant: TenantNames) -> str:
+    """`tenant`'s refresh database (odoo_<8>_<10>_refresh is at most 32 bytes)."""
+    return _database_name(f"{tenant.database}{REFRESH_SUFFIX}")
+
+
 def drill_database(tenant: TenantNames) -> str:
     """`tenant`'s drill database. The longest name config allows (unit 8, environment 10 characters) is
     odoo_<8>_<10>_drill, 30 bytes; anything longer than 63 bytes fails here rather than being truncated by PostgreSQL."""
@@ -69,19 +79,30 @@ _BOOTSTRAP_ROLE_SQL = r"""\set ON_ERROR_STOP on
 SELECT format('DO $check$ BEGIN RAISE EXCEPTION USING MESSAGE = %L, HINT = %L; END $check$',
               format('%s "%s" does not exist', kind, name),
               'Pulumi creates the tenant database and its drill database before this Job: run pulumi up for the stack.')
-  FROM (VALUES (1, 'database', :'db'), (2, 'drill database', :'drill_db')) AS wanted(ord, kind, name)
+  FROM (VALUES (1, 'database', :'db'), (2, 'drill database', :'drill_db'), (3, 'refresh database', :'refresh_db')) AS wanted(ord, kind, name)
  WHERE name <> '' AND NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = wanted.name)
  ORDER BY ord LIMIT 1 \gexec
 SELECT :'drill_db' <> '' AS has_drill_db \gset
+SELECT :'refresh_db' <> '' AS has_refresh_db \gset
 SELECT current_setting('server_version_num')::int >= 160000 AS grant_has_options \gset
 SELECT format('CREATE ROLE %I LOGIN', :'role') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \gexec
 SELECT format('ALTER ROLE %I WITH LOGIN NOCREATEDB NOCREATEROLE INHERIT', :'role') \gexec
+SELECT :'login' <> :'role' AS second_login \gset
+\if :second_login
+SELECT format('CREATE ROLE %I LOGIN NOCREATEDB NOCREATEROLE INHERIT', :'login') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'login') \gexec
+\password :"login"
+\else
 \password :"role"
+\endif
 \if :grant_has_options
 SELECT format('GRANT %I TO %I WITH INHERIT TRUE, SET TRUE', :'role', current_user)
  WHERE NOT (pg_has_role(current_user, :'role', 'SET') AND pg_has_role(current_user, :'role', 'USAGE')) \gexec
 \else
 SELECT format('GRANT %I TO %I', :'role', current_user) WHERE NOT pg_has_role(current_user, :'role', 'USAGE') \gexec
+\endif
+\if :second_login
+SELECT format('GRANT %I TO %I', :'role', :'login') WHERE NOT pg_has_role(:'login', :'role', 'USAGE') \gexec
+SELECT format('ALTER ROLE %I SET role = %L', :'login', :'role') \gexec
 \endif
 """
 
@@ -101,23 +122,46 @@ BOOTSTRAP_SQL = (
     + "\\if :has_drill_db\n\\set db :drill_db\n"
     + _BOOTSTRAP_DATABASE_SQL
     + "\\endif\n"
+    + "\\if :has_refresh_db\n\\set db :refresh_db\n"
+    + _BOOTSTRAP_DATABASE_SQL
+    + "\\endif\n"
 )
+
+# A shell function that reads the tenant database credential from a mounted Key Vault secret ($1) into db_login and
+# db_password. After a rotation (ops/rotate/credential.py) the secret holds `<login>:<password>`, the login being the
+# tenant role or its second login role; the first version, Pulumi's, is the bare password of the tenant role ($2).
+READ_DB_CREDENTIAL_SH = r"""read_db_credential() {
+  db_credential="$(cat "$1")"
+  case "$db_credential" in
+    *:*) db_login="${db_credential%%:*}"; db_password="${db_credential#*:}" ;;
+    *) db_login="$2"; db_password="$db_credential" ;;
+  esac
+  case "$db_login" in
+    "" | *[!a-z0-9_]*) echo "the database credential in $1 names no valid login role" >&2; return 1 ;;
+  esac
+}
+"""
+
 
 # Environment: PGHOST, PGADMIN, TENANT_ROLE, TENANT_DATABASE, TENANT_DRILL_DATABASE (the Job always sets it; unset or
 # empty: the tenant database only), TENANT_PASSWORD_FILE; ADMIN_PASSWORD_FILE and BOOTSTRAP_SQL have the Job's defaults.
 # PGPORT and PGSSLMODE exist for the tests (a local server without TLS); the Job sets neither.
 # printf is a builtin of every sh (dash, busybox ash, bash): the password is never an argument of a process.
-BOOTSTRAP_SH = r"""#!/bin/sh
+BOOTSTRAP_SH = (
+    r"""#!/bin/sh
 set -eu
-: "${TENANT_ROLE:?}" "${TENANT_DATABASE:?}"
+"""
+    + READ_DB_CREDENTIAL_SH
+    + r""": "${TENANT_ROLE:?}" "${TENANT_DATABASE:?}"
 PGPASSWORD="$(cat "${ADMIN_PASSWORD_FILE:-/mnt/secrets/admin-password}")"
 export PGPASSWORD
-tenant_password="$(cat "$TENANT_PASSWORD_FILE")"
-printf '%s\n%s\n' "$tenant_password" "$tenant_password" |
+read_db_credential "$TENANT_PASSWORD_FILE" "$TENANT_ROLE"
+printf '%s\n%s\n' "$db_password" "$db_password" |
   psql -X "host=$PGHOST port=${PGPORT:-5432} dbname=postgres user=$PGADMIN sslmode=${PGSSLMODE:-require}" \
-    -v role="$TENANT_ROLE" -v db="$TENANT_DATABASE" -v drill_db="${TENANT_DRILL_DATABASE:-}" \
+    -v role="$TENANT_ROLE" -v login="$db_login" -v db="$TENANT_DATABASE" -v drill_db="${TENANT_DRILL_DATABASE:-}" -v refresh_db="${TENANT_REFRESH_DATABASE:-}" \
     -f "${BOOTSTRAP_SQL:-/etc/bootstrap/bootstrap.sql}"
 """
+)
 
 
 # The Odoo database initialisation step: Odoo runs with list_db = False and a fixed db_name, so nothing
@@ -154,13 +198,17 @@ WHERE p.value IS DISTINCT FROM excluded.value;
 ODOO_INIT_SH = (
     r"""#!/bin/sh
 set -eu
-: "${PGHOST:?}" "${PGDATABASE:?}" "${PGUSER:?}" "${DB_PASSWORD_FILE:?}" "${ODOO_REQUIRED_MODULES:?}"
+"""
+    + READ_DB_CREDENTIAL_SH
+    + r""": "${PGHOST:?}" "${PGDATABASE:?}" "${PGUSER:?}" "${DB_PASSWORD_FILE:?}" "${ODOO_REQUIRED_MODULES:?}"
 case "$ODOO_REQUIRED_MODULES" in
   *[!a-z0-9_,]* | ,* | *, | *,,*) echo "odoo-init: ODOO_REQUIRED_MODULES must be module names separated by commas" >&2; exit 2 ;;
 esac
 PGPORT="${PGPORT:-5432}"
 PGSSLMODE="${PGSSLMODE:-require}"
-PGPASSWORD="$(cat "$DB_PASSWORD_FILE")"
+read_db_credential "$DB_PASSWORD_FILE" "$PGUSER"
+PGUSER="$db_login"
+PGPASSWORD="$db_password"
 export PGHOST PGPORT PGDATABASE PGUSER PGSSLMODE PGPASSWORD
 
 initialised() {
@@ -290,6 +338,7 @@ class DatabaseBootstrap(pulumi.ComponentResource):
         password_secret_name: pulumi.Input[str],
         depends_on: Sequence[pulumi.Resource] = (),
         drill_database_name: Optional[str] = None,
+        refresh_database_name: Optional[str] = None,
     ) -> k8s.batch.v1.Job:
         """The Job that makes `tenant`'s role own `tenant`'s database and its drill database (default
         `drill_database(tenant)`). Both databases must exist before it runs: put both in `depends_on`."""
@@ -324,7 +373,11 @@ class DatabaseBootstrap(pulumi.ComponentResource):
                         "automountServiceAccountToken": False,
                         "nodeSelector": {"workload-class": "jobs"},
                         "tolerations": [{"key": "workload-class", "operator": "Equal", "value": "jobs", "effect": "NoSchedule"}],
-                        "securityContext": {"runAsNonRoot": True, "runAsUser": PSQL_UID, "runAsGroup": PSQL_UID, "seccompProfile": {"type": "RuntimeDefault"}},
+                        # fsGroup and supplementalGroups: Azure Policy's restricted initiative wants every group set (admission.py).
+                        "securityContext": {
+                            "runAsNonRoot": True, "runAsUser": PSQL_UID, "runAsGroup": PSQL_UID, "fsGroup": PSQL_UID, "supplementalGroups": [PSQL_UID],
+                            "seccompProfile": {"type": "RuntimeDefault"},
+                        },
                         "containers": [
                             {
                                 "name": "psql",
@@ -338,6 +391,7 @@ class DatabaseBootstrap(pulumi.ComponentResource):
                                     {"name": "TENANT_ROLE", "value": tenant.role},
                                     {"name": "TENANT_DATABASE", "value": tenant.database},
                                     {"name": "TENANT_DRILL_DATABASE", "value": drill},
+                                    {"name": "TENANT_REFRESH_DATABASE", "value": _database_name(refresh_database_name) if refresh_database_name else ""},
                                     {"name": "TENANT_PASSWORD_FILE", "value": f"{SECRETS_DIR}/tenant-password"},
                                 ],
                                 "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},

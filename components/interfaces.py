@@ -8,6 +8,7 @@ import pulumi
 import pulumi_random as random
 from pulumi_azure_native import authorization, keyvault, monitor, network
 
+from .rotation import SecretLifetime, expires_at
 from .tier import LockLevel
 
 # Built-in Azure role definition ids (the same in every tenant).
@@ -128,6 +129,7 @@ def role_assignment(
     parent: pulumi.Resource,
     principal_type: Optional[str] = "ServicePrincipal",
     condition: Optional[str] = None,
+    description: Optional[str] = None,
 ) -> authorization.RoleAssignment:
     """Grant a built-in role (by name, see ROLES) on exactly `scope`, narrowed by an ABAC `condition` when given."""
     role_definition_id = pulumi.Output.from_input(scope).apply(
@@ -141,25 +143,39 @@ def role_assignment(
         principal_type=principal_type,
         condition=condition,
         condition_version="2.0" if condition else None,
-        description=f"odoo-platform: {role}",
+        description=description or f"odoo-platform: {role}",
         opts=pulumi.ResourceOptions(parent=parent),
     )
 
 
 def key_vault_secret(
-    name: str, secret_name: str, value: pulumi.Input[str], vault_name: pulumi.Input[str], vault_resource_group_name: pulumi.Input[str], parent: pulumi.Resource
+    name: str,
+    secret_name: str,
+    value: pulumi.Input[str],
+    vault_name: pulumi.Input[str],
+    vault_resource_group_name: pulumi.Input[str],
+    parent: pulumi.Resource,
+    *,
+    lifetime: SecretLifetime,
 ) -> keyvault.Secret:
     """A Key Vault secret whose value stays secret in Pulumi state, plans and logs. Its Azure name is `secret_name`
     plus a generation suffix: a deleted secret keeps its name for the vault's soft-delete period, so a re-added
-    environment or a rebuilt stack must not ask for the same name (read it from `.name`)."""
+    environment or a rebuilt stack must not ask for the same name (read it from `.name`). Its first version expires
+    after `lifetime`; later versions are the rotation job's (components/rotation.py), so Pulumi leaves them alone."""
     generation = random.RandomId(f"{name}-generation", byte_length=3, keepers={"secret": secret_name}, opts=pulumi.ResourceOptions(parent=parent))
+    azure_name = pulumi.Output.concat(secret_name, "-", generation.hex)
     return keyvault.Secret(
         name,
-        secret_name=pulumi.Output.concat(secret_name, "-", generation.hex),
+        secret_name=azure_name,
         vault_name=vault_name,
         resource_group_name=vault_resource_group_name,
-        properties=keyvault.SecretPropertiesArgs(value=pulumi.Output.secret(value), content_type="password"),
-        opts=pulumi.ResourceOptions(parent=parent),
+        properties=keyvault.SecretPropertiesArgs(
+            value=pulumi.Output.secret(value),
+            content_type="password",
+            attributes=keyvault.SecretAttributesArgs(enabled=True, expires=expires_at(name, azure_name, lifetime, parent)),
+        ),
+        tags={"odoo-platform/secret-kind": lifetime.kind, "odoo-platform/rotation-days": str(lifetime.rotation_days)},
+        opts=pulumi.ResourceOptions(parent=parent, ignore_changes=["properties"]),
     )
 
 

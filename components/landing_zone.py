@@ -16,6 +16,7 @@ from .interfaces import (
     role_assignment,
 )
 from .naming import GENERATION_CHARS, Naming
+from .rotation import SecretLifetime
 from .tier import LockLevel, Tier, protect_for
 
 RESOURCE_GROUPS = ("network", "management", "compute", "data")
@@ -389,9 +390,9 @@ class LandingZone(pulumi.ComponentResource):
         )
         return self.nat_gateways[name]
 
-    def store_secret(self, secret_name: str, value: pulumi.Input[str]) -> keyvault.Secret:
-        """Keep a generated secret in the landing zone's Key Vault (value secret end to end)."""
-        return key_vault_secret(f"kv-{secret_name}", secret_name, value, self.key_vault.name, self.resource_groups["management"].name, self)
+    def store_secret(self, secret_name: str, value: pulumi.Input[str], lifetime: SecretLifetime) -> keyvault.Secret:
+        """Keep a generated secret in the landing zone's Key Vault (value secret end to end), expiring after `lifetime`."""
+        return key_vault_secret(f"kv-{secret_name}", secret_name, value, self.key_vault.name, self.resource_groups["management"].name, self, lifetime=lifetime)
 
     def grant_secret_read(self, name: str, secret: keyvault.Secret, principal_id: pulumi.Input[str]) -> authorization.RoleAssignment:
         """Key Vault Secrets User for one identity on exactly one secret, never the whole vault. Scoped to the secret's

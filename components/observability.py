@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence, cast
 
 import pulumi
-from pulumi_azure_native import alertsmanagement, applicationinsights, dashboard, monitor
+from pulumi_azure_native import alertsmanagement, applicationinsights, dashboard, eventgrid, monitor
 
 from . import prometheus_rules
 from .interfaces import role_assignment
@@ -117,6 +117,8 @@ class ObservabilityArgs:
     regions: Sequence[str]
     admin_group_id: str
     grafana: bool = False
+    # The vault whose secrets' near-expiry and expiry become alerts (components/rotation.py).
+    key_vault_id: Optional[pulumi.Input[str]] = None
 
 
 class Observability(pulumi.ComponentResource):
@@ -146,6 +148,8 @@ class Observability(pulumi.ComponentResource):
         self.alerts.extend(self._prometheus_rule_groups(args, child))
         self.alerts.extend(self._log_alerts(args, child))
         self.alerts.extend(self._activity_log_alerts(args, child))
+        if args.key_vault_id is not None:
+            self.secret_expiry = self._secret_expiry_alerts(args.key_vault_id, child)
         self._processing_rules(args, child)
 
         slos = [SloView(t.host, t.slo.availability * 100, t.slo.latency_threshold_seconds, t.slo.latency_target * 100) for t in args.tenants if t.slo]
@@ -351,6 +355,40 @@ class Observability(pulumi.ComponentResource):
             actions=[alertsmanagement.PrometheusRuleGroupActionArgs(action_group_id=self.route(level))],
         )
 
+    def _secret_expiry_alerts(self, key_vault_id: pulumi.Input[str], child: pulumi.ResourceOptions) -> eventgrid.SystemTopic:
+        """Key Vault emits Microsoft.KeyVault.SecretNearExpiry 30 days before a version's expiry and SecretExpired at it
+        (learn.microsoft.com/azure/event-grid/event-schema-key-vault), for versions written after the subscription
+        exists; Event Grid raises them as Azure Monitor alerts on an action group (event handler "Azure Monitor alerts",
+        Key Vault sources only: learn.microsoft.com/azure/event-grid/event-handlers). The rotation job replaces a
+        version `graceDays` (more than 30) before its expiry, so a near-expiry alert means a rotation did not happen."""
+        args = self._args
+        topic = eventgrid.SystemTopic(
+            "kv-events",
+            system_topic_name=args.naming.resource("evgt", "kv"),
+            resource_group_name=args.resource_group_name,
+            location=args.naming.location,
+            source=key_vault_id,
+            topic_type="Microsoft.KeyVault.vaults",
+            opts=child,
+        )
+        for event, kind, summary in SECRET_EXPIRY_EVENTS:
+            level = severity(args.tier, args.criticality, kind)
+            eventgrid.SystemTopicEventSubscription(
+                f"kv-{event.rsplit('.', 1)[-1].lower()}",
+                event_subscription_name=event.rsplit(".", 1)[-1].lower(),
+                system_topic_name=topic.name,
+                resource_group_name=args.resource_group_name,
+                filter=eventgrid.EventSubscriptionFilterArgs(included_event_types=[event]),
+                destination=eventgrid.MonitorAlertEventSubscriptionDestinationArgs(
+                    endpoint_type="MonitorAlert",
+                    action_groups=[self.route(level)],
+                    severity=f"Sev{level}",
+                    description=f"{summary} [kind={kind.value}]",
+                ),
+                opts=child,
+            )
+        return topic
+
     def _log_alerts(self, args: ObservabilityArgs, child: pulumi.ResourceOptions) -> list[monitor.ScheduledQueryRule]:
         alerts = []
         for query in LOG_ALERTS:
@@ -535,6 +573,13 @@ class LogAlert:
 # Odoo logs a failed scheduled action at ERROR from the logger odoo.addons.base.models.ir_cron (16.0/17.0: "Call from
 # cron ... failed"; master: "Job ... server action ... failed"); PostgreSQL Flexible Server's logs reach AzureDiagnostics
 # (category PostgreSQLLogs has no resource-specific table); Key Vault's AuditEvent reaches AZKVAuditLogs.
+# Key Vault events that become alerts: near expiry means the rotation job missed its window (its grace period is
+# longer than the 30 days' notice); expired means a credential past its date, which consumers may fail to read.
+SECRET_EXPIRY_EVENTS = (
+    ("Microsoft.KeyVault.SecretNearExpiry", Kind.BUSINESS_PROCESS, "A Key Vault secret expires within 30 days: its rotation did not run"),
+    ("Microsoft.KeyVault.SecretExpired", Kind.SECURITY, "A Key Vault secret expired without being rotated"),
+)
+
 LOG_ALERTS = (
     LogAlert(
         "odoo-cron-failures",

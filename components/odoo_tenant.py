@@ -14,7 +14,8 @@ from typing import Any, Mapping, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .db_bootstrap import ODOO_INIT_SH, ODOO_REQUIRED_MODULES
+from .db_bootstrap import ODOO_INIT_SH, ODOO_REQUIRED_MODULES, READ_DB_CREDENTIAL_SH
+from .flux import RELEASE_VALUES
 from .kube import api, secret_provider_spec
 from .naming import TenantNames
 from .tier import Tier
@@ -34,8 +35,13 @@ ODOO_UID = 10101  # a high UID, clear of host users (the image only needs its fi
 ENTRYPOINT = """#!/bin/sh
 set -eu
 umask 077
-cp /etc/odoo/odoo.conf /run/odoo/odoo.conf
-printf 'db_password = %s\\nadmin_passwd = %s\\n' "$(cat {secrets}/db-password)" "$(cat {secrets}/admin-password)" >> /run/odoo/odoo.conf
+""" + READ_DB_CREDENTIAL_SH + """cp /etc/odoo/odoo.conf /run/odoo/odoo.conf
+# After a rotation the credential names the login role (ops/rotate): db_user follows it.
+read_db_credential {secrets}/db-password "$(sed -n 's/^db_user = //p' /etc/odoo/odoo.conf)"
+sed -i "s/^db_user = .*/db_user = $db_login/" /run/odoo/odoo.conf
+printf 'db_password = %s\\nadmin_passwd = %s\\n' "$db_password" "$(cat {secrets}/admin-password)" >> /run/odoo/odoo.conf
+# The release's upgrade Job and start gate (release/base) run their script with the rendered config.
+if [ "${{1:-}}" = run ]; then shift; exec "$@"; fi
 ODOO_SESSION_REDIS_URL="rediss://:$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(open(sys.argv[1]).read().strip(), safe=""))' {secrets}/redis-key)@${{ODOO_SESSION_REDIS_HOST}}:${{ODOO_SESSION_REDIS_PORT}}/0"
 export ODOO_SESSION_REDIS_URL
 if [ "${{1:-}}" = init ]; then exec /bin/sh /etc/odoo/odoo-init.sh; fi
@@ -98,7 +104,9 @@ class OdooTenantArgs:
     provider: k8s.Provider
     names: TenantNames
     base_domain: str
+    # Initialises the database once (the init Job); releases bring their own digest of `image_repository`.
     image: pulumi.Input[str]
+    image_repository: pulumi.Input[str]
     sizing: OdooSizing
     identity_client_id: pulumi.Input[str]
     data: DataServices
@@ -146,6 +154,64 @@ def odoo_conf(names: TenantNames, sizing: OdooSizing, db_host: str) -> str:
     return out.getvalue()
 
 
+# Always-on environments keep their minimum replicas; KEDA's cron window then changes nothing.
+ALWAYS = WorkingHours(timezone="UTC", start="00:00", end="23:59", days="*")
+
+
+def odoo_environment(names: TenantNames, data: DataServices) -> dict[str, pulumi.Input[str]]:
+    """The environment variables of every Odoo process: sessions in Redis, attachments in the tenant's container."""
+    return {
+        "RUNNING_ENV": names.environment,
+        "ODOO_SESSION_REDIS": "1",
+        "ODOO_SESSION_REDIS_HOST": data.redis_host,
+        "ODOO_SESSION_REDIS_PORT": str(data.redis_port),
+        "ODOO_SESSION_REDIS_PREFIX": names.redis_prefix,
+        "ODOO_SESSION_REDIS_EXPIRATION": "604800",
+        "AZURE_STORAGE_USE_AAD": "1",
+        "AZURE_STORAGE_ACCOUNT_URL": data.blob_endpoint,
+        "AZURE_STORAGE_NAME": names.container,
+    }
+
+
+def release_values(args: OdooTenantArgs, host: str) -> dict[str, pulumi.Input[str]]:
+    """What a release needs, in one ConfigMap: Odoo's environment (the release's pods read it with envFrom) and the
+    variables Flux substitutes into release/base (`${NAME}`). Flux substitutes into plain YAML, where a value that looks
+    like a number becomes one: numbers go only into numeric fields, or come quoted (`*_TEXT`)."""
+    names, sizing, data = args.names, args.sizing, args.data
+    hours = args.working_hours or ALWAYS
+    scales_to_zero = args.working_hours is not None
+    return {
+        **odoo_environment(names, data),
+        "NAMESPACE": names.namespace,
+        "UNIT": names.unit,
+        "ENVIRONMENT": names.environment,
+        "TIER": args.tier.value,
+        "HOST": host,
+        "ODOO_IMAGE_REPOSITORY": args.image_repository,
+        "ODOO_UID": str(ODOO_UID),
+        "IDENTITY_CLIENT_ID": args.identity_client_id,
+        "DB_HOST": data.postgres_fqdn,
+        "DB_NAME": names.database,
+        "DB_USER": names.role,
+        "WEB_MIN_REPLICAS": str(sizing.web_min_replicas),
+        "WEB_MIN_REPLICAS_TEXT": f"'{sizing.web_min_replicas}'",
+        "WEB_MAX_REPLICAS": str(sizing.web_max_replicas),
+        "WEB_IDLE_REPLICAS": "0" if scales_to_zero else str(sizing.web_min_replicas),
+        "CRON_IDLE_REPLICAS": "0" if scales_to_zero else "1",
+        "CRON_THREADS": str(sizing.cron_threads),
+        **{f"{kind}_{key}": value for kind, cpu_m, memory_mib in (("WEB", sizing.web_cpu_m, sizing.web_memory_mib), ("CRON", sizing.cron_cpu_m, sizing.cron_memory_mib)) for key, value in container_resources(cpu_m, memory_mib).items()},
+        "WORKING_TIMEZONE": hours.timezone,
+        "WORKING_START": hours.cron(hours.start),
+        "WORKING_END": hours.cron(hours.end),
+        # Production spreads web pods over zones strictly; elsewhere as far as the nodes allow.
+        "ZONE_SPREAD": "DoNotSchedule" if args.tier.is_production else "ScheduleAnyway",
+    }
+
+
+def container_resources(cpu_m: int, memory_mib: int) -> dict[str, str]:
+    return {"CPU_REQUEST": f"{cpu_m}m", "MEMORY_REQUEST": f"{memory_mib}Mi", "CPU_LIMIT": f"{cpu_m * 2}m", "MEMORY_LIMIT": f"{int(memory_mib * 1.25)}Mi"}
+
+
 class OdooTenant(pulumi.ComponentResource):
     namespace: k8s.core.v1.Namespace
     host: str
@@ -183,8 +249,9 @@ class OdooTenant(pulumi.ComponentResource):
 
         web_pods = sizing.web_max_replicas + 1  # +1 for a rolling update's surge
         job_pods, job_cpu_m, job_memory_mib = args.job_allowance
-        cpu = web_pods * sizing.web_cpu_m + sizing.cron_cpu_m + job_cpu_m
-        memory = web_pods * sizing.web_memory_mib + sizing.cron_memory_mib + job_memory_mib
+        # The release's upgrade Job (release/base/upgrade.yaml: cron CPU, web memory) runs beside the old release.
+        cpu = web_pods * sizing.web_cpu_m + sizing.cron_cpu_m + sizing.cron_cpu_m + job_cpu_m
+        memory = web_pods * sizing.web_memory_mib + sizing.cron_memory_mib + sizing.web_memory_mib + job_memory_mib
         k8s.core.v1.ResourceQuota(
             f"{name}-quota",
             metadata=meta("tenant-quota"),
@@ -194,7 +261,7 @@ class OdooTenant(pulumi.ComponentResource):
                     "requests.memory": f"{memory}Mi",
                     "limits.cpu": f"{cpu * 2}m",
                     "limits.memory": f"{int(memory * 1.5)}Mi",
-                    "pods": str(web_pods + 3 + job_pods),
+                    "pods": str(web_pods + 3 + job_pods),  # + cron, the init Job, the upgrade Job
                     "services.loadbalancers": "0",
                     "services.nodeports": "0",
                 }
@@ -266,19 +333,8 @@ class OdooTenant(pulumi.ComponentResource):
             },
             opts=opts_ns,
         )
-        after_config = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace, config])
 
-        env = [
-            {"name": "RUNNING_ENV", "value": names.environment},
-            {"name": "ODOO_SESSION_REDIS", "value": "1"},
-            {"name": "ODOO_SESSION_REDIS_HOST", "value": data.redis_host},
-            {"name": "ODOO_SESSION_REDIS_PORT", "value": str(data.redis_port)},
-            {"name": "ODOO_SESSION_REDIS_PREFIX", "value": names.redis_prefix},
-            {"name": "ODOO_SESSION_REDIS_EXPIRATION", "value": "604800"},
-            {"name": "AZURE_STORAGE_USE_AAD", "value": "1"},
-            {"name": "AZURE_STORAGE_ACCOUNT_URL", "value": data.blob_endpoint},
-            {"name": "AZURE_STORAGE_NAME", "value": names.container},
-        ]
+        env = [{"name": key, "value": value} for key, value in odoo_environment(names, data).items()]
         # Creates the Odoo database schema with the modules the platform relies on and points attachments at Azure
         # Blob storage, once; Odoo's pods start only after it (with list_db off nothing else would ever do it).
         init_spec = self._pod(args, "jobs", env, sizing.cron_cpu_m, sizing.web_memory_mib, ["init"], production, component="init")
@@ -304,62 +360,12 @@ class OdooTenant(pulumi.ComponentResource):
             }),
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace, config, *args.depends_on]),
         )
-        after_config = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace, config, self.init_job])
-        web_spec = self._pod(args, "web", env, sizing.web_cpu_m, sizing.web_memory_mib, [], production)
-        self.web = k8s.apps.v1.Deployment(
-            f"{name}-web",
-            metadata=meta("odoo-web", "web"),
-            spec=api({
-                "replicas": sizing.web_min_replicas,
-                "selector": {"matchLabels": {"app.kubernetes.io/name": "odoo", "app.kubernetes.io/component": "web"}},
-                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-                "template": {"metadata": {"labels": {**labels, "app.kubernetes.io/name": "odoo", "app.kubernetes.io/component": "web", "azure.workload.identity/use": "true"}}, "spec": web_spec},
-            }),
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace, config, self.init_job], ignore_changes=["spec.replicas"]),
+        self.release_values = k8s.core.v1.ConfigMap(
+            f"{name}-release-values",
+            metadata=meta(RELEASE_VALUES),
+            data=release_values(args, self.host),
+            opts=opts_ns,
         )
-        cron_args = ["--workers=0", f"--max-cron-threads={sizing.cron_threads}"]
-        k8s.apps.v1.Deployment(
-            f"{name}-cron",
-            metadata=meta("odoo-cron", "cron"),
-            spec=api({
-                "replicas": 1,
-                # Never two cron pods at once: Odoo's cron locks are per database, a second pod only wastes connections.
-                "strategy": {"type": "Recreate"},
-                "selector": {"matchLabels": {"app.kubernetes.io/name": "odoo", "app.kubernetes.io/component": "cron"}},
-                "template": {
-                    "metadata": {"labels": {**labels, "app.kubernetes.io/name": "odoo", "app.kubernetes.io/component": "cron", "azure.workload.identity/use": "true"}},
-                    "spec": self._pod(args, "jobs", env, sizing.cron_cpu_m, sizing.cron_memory_mib, cron_args, production),
-                },
-            }),
-            # With working hours, KEDA owns the cron replicas (zero at night): a later update must not reset them.
-            opts=pulumi.ResourceOptions.merge(after_config, pulumi.ResourceOptions(ignore_changes=["spec.replicas"] if args.working_hours else None)),
-        )
-        if args.working_hours is None:
-            k8s.autoscaling.v2.HorizontalPodAutoscaler(
-                f"{name}-web-hpa",
-                metadata=api(meta("odoo-web", "web")),
-                spec=api({
-                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "odoo-web"},
-                    "minReplicas": sizing.web_min_replicas,
-                    "maxReplicas": sizing.web_max_replicas,
-                    "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}],
-                }),
-                opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.web]),
-            )
-        else:
-            # KEDA owns the web HPA (CPU, as above) and adds the working-hours window; cron follows the same window.
-            for component, deployment, minimum, maximum, cpu_trigger in (
-                ("web", "odoo-web", sizing.web_min_replicas, sizing.web_max_replicas, True),
-                ("cron", "odoo-cron", 1, 1, False),
-            ):
-                k8s.apiextensions.CustomResource(
-                    f"{name}-{component}-scaler",
-                    api_version="keda.sh/v1alpha1",
-                    kind="ScaledObject",
-                    metadata=meta(deployment, component),
-                    spec=scaled_object_spec(deployment, minimum, maximum, args.working_hours, cpu_trigger),
-                    opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.web]),
-                )
         if production:
             k8s.policy.v1.PodDisruptionBudget(
                 f"{name}-web-pdb",
@@ -454,6 +460,8 @@ class OdooTenant(pulumi.ComponentResource):
                 "runAsUser": ODOO_UID,
                 "runAsGroup": ODOO_UID,
                 "fsGroup": ODOO_UID,
+                # Azure Policy's restricted initiative (components/admission.py) wants every group set, in 1-65535.
+                "supplementalGroups": [ODOO_UID],
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
             "containers": [
@@ -533,22 +541,4 @@ def ingress_route_spec(host: str) -> dict[str, Any]:
             {"kind": "Rule", "match": f"Host(`{host}`)", "priority": 10, "middlewares": shared, "services": [{"name": "odoo-http", "port": HTTP_PORT}]},
         ],
         "tls": {"secretName": TLS_SECRET, "options": {"name": "default", "namespace": TRAEFIK_NAMESPACE}},
-    }
-
-
-def scaled_object_spec(deployment: str, replicas: int, maximum: int, hours: WorkingHours, cpu_trigger: bool) -> dict[str, Any]:
-    """`replicas` during working hours (more under CPU load), zero outside them."""
-    triggers: list[dict[str, Any]] = [
-        {
-            "type": "cron",
-            "metadata": {"timezone": hours.timezone, "start": hours.cron(hours.start), "end": hours.cron(hours.end), "desiredReplicas": str(replicas)},
-        }
-    ]
-    if cpu_trigger:
-        triggers.append({"type": "cpu", "metricType": "Utilization", "metadata": {"value": "70"}})
-    return {
-        "scaleTargetRef": {"name": deployment},
-        "minReplicaCount": 0,
-        "maxReplicaCount": maximum,
-        "triggers": triggers,
     }

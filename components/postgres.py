@@ -11,9 +11,10 @@ import pulumi
 import pulumi_random as random
 from pulumi_azure_native import authorization, dbforpostgresql, keyvault
 
-from .db_bootstrap import drill_database
+from .db_bootstrap import drill_database, refresh_database
 from .interfaces import Diagnostics, diagnostic_setting, key_vault_secret, management_lock
 from .naming import Naming, TenantNames
+from .rotation import POSTGRES_ADMIN_PASSWORD, TENANT_DB_PASSWORD, SecretLifetime, default_lifetime
 from .tier import LockLevel, Tier, protect_for
 
 DAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
@@ -58,6 +59,8 @@ class PostgresServerArgs:
     depends_on: Sequence[pulumi.Resource] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
     lock: Optional[LockLevel] = None
+    admin_password_lifetime: SecretLifetime = default_lifetime(POSTGRES_ADMIN_PASSWORD)
+    tenant_password_lifetime: SecretLifetime = default_lifetime(TENANT_DB_PASSWORD)
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,9 @@ class TenantDatabaseOutputs:
     # Where restore drills restore to (ops/backup drill): the tenant role owns it too, and it is empty between drills.
     drill_database: str
     drill_resource: dbforpostgresql.Database
+    # Production only: where ops/refresh restores a set to neutralise and mask it (components/refresh.py), empty between runs.
+    refresh_database: Optional[str] = None
+    refresh_resource: Optional[dbforpostgresql.Database] = None
 
 
 class PostgresServer(pulumi.ComponentResource):
@@ -93,7 +99,10 @@ class PostgresServer(pulumi.ComponentResource):
 
         # Password auth needs a server admin; it is a break-glass account kept in Key Vault, never given to Odoo.
         admin_password = random.RandomPassword("pg-admin-password", length=32, special=True, override_special=PASSWORD_SPECIALS, opts=child)
-        self.admin_secret = key_vault_secret("kv-pg-admin-password", "pg-admin-password", admin_password.result, args.key_vault_name, args.key_vault_resource_group_name, self)
+        self.admin_secret = key_vault_secret(
+            "kv-pg-admin-password", "pg-admin-password", admin_password.result, args.key_vault_name, args.key_vault_resource_group_name, self,
+            lifetime=args.admin_password_lifetime,
+        )
 
         self.server = dbforpostgresql.Server(
             "psql",
@@ -124,7 +133,10 @@ class PostgresServer(pulumi.ComponentResource):
                 custom_window="Enabled", day_of_week=DAYS.index(args.maintenance_day), start_hour=args.maintenance_hour, start_minute=0
             ),
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, protect=protect_for(tier), depends_on=list(args.depends_on)),
+            # After creation the admin password is the rotation job's (ops/rotate): an update must not set the first one back.
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=protect_for(tier), depends_on=list(args.depends_on), ignore_changes=["administratorLoginPassword"]
+            ),
         )
         self.fqdn = self.server.fully_qualified_domain_name
         management_lock("psql", self.server.id, args.lock, self)
@@ -166,22 +178,19 @@ class PostgresServer(pulumi.ComponentResource):
                 collation="en_US.utf8",
                 opts=pulumi.ResourceOptions(parent=self, protect=protect_for(tier), depends_on=[self.last_operation]),
             )
-            drill = dbforpostgresql.Database(
-                f"db-{tenant.key}-drill",
-                database_name=drill_database(tenant),
-                server_name=self.server.name,
-                resource_group_name=args.resource_group_name,
-                charset="UTF8",
-                collation="en_US.utf8",
-                # Scratch: emptied after every drill, nothing to protect.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[database]),
-            )
-            self.last_operation = drill
+            # Scratch databases: emptied after every drill (and, in production, every refresh export), nothing to protect.
+            drill = self._scratch_database(f"db-{tenant.key}-drill", drill_database(tenant), args, database)
+            refresh = self._scratch_database(f"db-{tenant.key}-refresh", refresh_database(tenant), args, drill) if tier.is_production else None
+            self.last_operation = refresh or drill
             secret_name = f"pg-{tenant.key}-password"
             password = random.RandomPassword(secret_name, length=32, special=True, override_special=PASSWORD_SPECIALS, opts=child)
-            secret = key_vault_secret(f"kv-{secret_name}", secret_name, password.result, args.key_vault_name, args.key_vault_resource_group_name, self)
+            secret = key_vault_secret(
+                f"kv-{secret_name}", secret_name, password.result, args.key_vault_name, args.key_vault_resource_group_name, self,
+                lifetime=args.tenant_password_lifetime,
+            )
             self.tenants[tenant.key] = TenantDatabaseOutputs(
-                tenant.database, tenant.role, secret, pulumi.Output.secret(password.result), database, drill_database(tenant), drill
+                tenant.database, tenant.role, secret, pulumi.Output.secret(password.result), database, drill_database(tenant), drill,
+                refresh_database(tenant) if refresh else None, refresh,
             )
 
         if args.replica is not None:
@@ -213,6 +222,18 @@ class PostgresServer(pulumi.ComponentResource):
                 "databases": {t: o.database for t, o in self.tenants.items()},
                 "passwordSecretNames": {t: o.password_secret.name for t, o in self.tenants.items()},
             }
+        )
+
+    def _scratch_database(self, name: str, database_name: str, args: PostgresServerArgs, after: pulumi.Resource) -> dbforpostgresql.Database:
+        """An unprotected database next to a tenant's (drill, refresh), created after `after`: one operation at a time."""
+        return dbforpostgresql.Database(
+            name,
+            database_name=database_name,
+            server_name=self.server.name,
+            resource_group_name=args.resource_group_name,
+            charset="UTF8",
+            collation="en_US.utf8",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[after]),
         )
 
     @staticmethod

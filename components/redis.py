@@ -13,6 +13,7 @@ from pulumi_azure_native import keyvault, redisenterprise
 
 from .interfaces import Diagnostics, PrivateAccess, diagnostic_setting, key_vault_secret, management_lock, private_endpoint
 from .naming import Naming, TenantNames
+from .rotation import REDIS_ACCESS_KEY, SecretLifetime, default_lifetime
 from .tier import LockLevel, Tier, protect_for
 
 TLS_PORT = 10000
@@ -32,6 +33,7 @@ class RedisCacheArgs:
     tenants: Sequence[TenantNames]
     tags: Mapping[str, str] = field(default_factory=dict)
     lock: Optional[LockLevel] = None
+    access_key_lifetime: SecretLifetime = default_lifetime(REDIS_ACCESS_KEY)
 
 
 class RedisCache(pulumi.ComponentResource):
@@ -83,7 +85,10 @@ class RedisCache(pulumi.ComponentResource):
         keys = redisenterprise.list_database_keys_output(
             cluster_name=self.cluster.name, database_name=self.database.name, resource_group_name=args.resource_group_name
         )
-        self.access_key_secret = key_vault_secret("kv-redis-access-key", ACCESS_KEY_SECRET, keys.primary_key, args.key_vault_name, args.key_vault_resource_group_name, self)
+        self.access_key_secret = key_vault_secret(
+            "kv-redis-access-key", ACCESS_KEY_SECRET, keys.primary_key, args.key_vault_name, args.key_vault_resource_group_name, self,
+            lifetime=args.access_key_lifetime,
+        )
         self.host_name = self.cluster.host_name
         self.port = TLS_PORT
         self.key_prefixes = {t.key: t.redis_prefix for t in args.tenants}

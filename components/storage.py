@@ -197,6 +197,10 @@ class ObjectStorage(pulumi.ComponentResource):
         condition = blob_prefix_condition(prefix) if prefix else None
         return role_assignment(name, self.containers[container].id, "Storage Blob Data Contributor", principal_id, self, condition=condition)
 
-    def grant_read(self, name: str, container: str, principal_id: pulumi.Input[str]) -> authorization.RoleAssignment:
-        """Storage Blob Data Reader for one identity on exactly one container."""
-        return role_assignment(name, self.containers[container].id, "Storage Blob Data Reader", principal_id, self)
+    def grant_read(self, name: str, container: str, principal_id: pulumi.Input[str], prefix: Optional[str] = None,
+                   description: Optional[str] = None) -> authorization.RoleAssignment:
+        """Storage Blob Data Reader for one identity on exactly one container; with `prefix`, only the blobs under it
+        (a non-production refresh job reads its own environment's masked exports and nothing else)."""
+        condition = blob_prefix_condition(prefix) if prefix else None
+        return role_assignment(name, self.containers[container].id, "Storage Blob Data Reader", principal_id, self, condition=condition,
+                               description=description)

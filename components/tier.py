@@ -27,3 +27,12 @@ def lock_for(tier: Tier) -> Optional[LockLevel]:
 def protect_for(tier: Tier) -> bool:
     """Production stateful resources are protected from `pulumi destroy` and replacement."""
     return tier.is_production
+
+
+AdmissionEffect = Literal["Deny", "Audit"]
+
+
+def admission_effect(tier: Tier) -> AdmissionEffect:
+    """Azure Policy for Kubernetes: production rejects a non-compliant object at admission (Deny); non-production
+    admits it and reports it (Audit), so a trial manifest in dev is seen, not blocked."""
+    return "Deny" if tier.is_production else "Audit"

@@ -115,7 +115,7 @@ def create(conn: Any, size: SampleSize, container: Any = None, seed: int = 7, co
     conn.execute((
         "INSERT INTO res_partner (name, display_name, email, phone, street, city, zip, vat, company_id, is_company, comment, create_date, write_date) "
         "SELECT 'Partner ' || g, 'Partner ' || g || ', ' || (ARRAY['Site','Supplier','Client','Subcontractor'])[1 + g % 4], "
-        "'partner' || g || '@example.com', '+32 2 ' || lpad((g * 7919 % 1000000)::text, 6, '0'), g || ' Rue du Chantier', "
+        "'partner' || g || '@example.com', '+32 2 ' || lpad((g::bigint * 7919 % 1000000)::text, 6, '0'), g || ' Rue du Chantier', "
         "(ARRAY['Brussels','Antwerp','Ghent','Liège','Namur'])[1 + g % 5], (1000 + g % 8999)::text, CASE WHEN g % 3 = 0 THEN 'BE0' || (100000000 + g) END, "
         "1 + g % 2, g % 3 = 0, CASE WHEN g % 10 = 0 THEN repeat('note ', 20) END, "
         "timestamp '2023-01-01' + g * interval '17 minutes', timestamp '2023-01-01' + g * interval '19 minutes' "
@@ -247,3 +247,89 @@ def more_activity(conn: Any, moves: int = 10) -> None:
 
 def blob_name(store_fname: str) -> Optional[str]:
     return store_fname.split("/", 3)[3] if store_fname.startswith("azure://") and store_fname.count("/") >= 3 else None
+
+
+# --- personal and financial data (ops/refresh's masking tests and benchmark) -----------------------------------------
+PERSONAL_SCHEMA = """
+CREATE TABLE ir_model_data (id serial PRIMARY KEY, name varchar NOT NULL, module varchar NOT NULL, model varchar NOT NULL, res_id integer);
+CREATE TABLE ir_cron (id serial PRIMARY KEY, cron_name varchar NOT NULL, active boolean DEFAULT true, interval_number integer, interval_type varchar,
+  nextcall timestamp NOT NULL DEFAULT now());
+CREATE TABLE ir_mail_server (id serial PRIMARY KEY, name varchar NOT NULL, smtp_host varchar, smtp_port integer NOT NULL DEFAULT 25,
+  smtp_encryption varchar NOT NULL DEFAULT 'none', smtp_authentication varchar DEFAULT 'login', smtp_user varchar, smtp_pass varchar, active boolean DEFAULT true);
+CREATE TABLE payment_provider (id serial PRIMARY KEY, name jsonb NOT NULL, code varchar NOT NULL, state varchar NOT NULL DEFAULT 'disabled',
+  stripe_secret_key varchar, stripe_publishable_key varchar);
+CREATE TABLE res_partner_bank (id serial PRIMARY KEY, acc_number varchar NOT NULL, sanitized_acc_number varchar, acc_holder_name varchar,
+  partner_id integer NOT NULL REFERENCES res_partner(id) ON DELETE CASCADE, active boolean DEFAULT true);
+CREATE TABLE hr_employee (id serial PRIMARY KEY, name varchar, work_contact_id integer REFERENCES res_partner(id), work_email varchar,
+  private_email varchar, private_phone varchar, private_street varchar, identification_id varchar, ssnid varchar, passport_id varchar,
+  birthday date, bank_account_id integer REFERENCES res_partner_bank(id), notes text, active boolean DEFAULT true);
+CREATE TABLE hr_contract (id serial PRIMARY KEY, name varchar NOT NULL, employee_id integer NOT NULL REFERENCES hr_employee(id), wage numeric NOT NULL,
+  date_start date NOT NULL, state varchar);
+CREATE TABLE hr_payslip (id serial PRIMARY KEY, name varchar NOT NULL, employee_id integer NOT NULL REFERENCES hr_employee(id),
+  contract_id integer REFERENCES hr_contract(id), date_from date NOT NULL, basic_wage numeric, net_wage numeric, state varchar);
+CREATE TABLE hr_payslip_line (id serial PRIMARY KEY, slip_id integer NOT NULL REFERENCES hr_payslip(id) ON DELETE CASCADE, code varchar NOT NULL,
+  amount numeric, total numeric);
+CREATE TABLE res_users_apikeys (id serial PRIMARY KEY, name varchar NOT NULL, user_id integer NOT NULL REFERENCES res_users(id), key varchar NOT NULL);
+ALTER TABLE mail_message ADD COLUMN email_from varchar, ADD COLUMN subject varchar, ADD COLUMN record_name varchar;
+ALTER TABLE res_partner ADD COLUMN mobile varchar;
+CREATE SEQUENCE base_registry_signaling;
+CREATE SEQUENCE base_cache_signaling;
+SELECT setval('base_registry_signaling', 42), setval('base_cache_signaling', 7);
+"""
+
+
+def iban_check_digits(country: str, bban: str) -> str:
+    """ISO 13616: 98 - (BBAN + country + '00', letters as 10..35) mod 97, two digits."""
+    digits = "".join(str(int(c, 36)) for c in (bban + country + "00").upper())
+    return f"{98 - int(digits) % 97:02d}"
+
+
+def create_personal(conn: Any, employees: int = 40, seed: int = 11) -> None:
+    """Employees, bank accounts, contracts, payslips, crons, mail servers, payment providers and API keys over a
+    database made by create(); mail messages get e-mail senders. Employee g is the person of partner g (same name,
+    same e-mail), so a keyed pseudonym can be checked to be the same in both tables. Committed at the end."""
+    conn.execute(f"SELECT setseed({(seed % 1000) / 1000.0})")  # type: ignore[arg-type]
+    conn.execute(PERSONAL_SCHEMA)  # type: ignore[arg-type]
+    partners = conn.execute("SELECT count(*) FROM res_partner").fetchone()[0]
+    conn.execute("UPDATE res_partner SET mobile = '+32 470 ' || lpad((id::bigint * 104729 % 1000000)::text, 6, '0') WHERE id % 2 = 0")
+    # Belgian IBANs made by the server: BBAN = 10 digits + their mod 97 (or 97); check digits = 98 - (BBAN || "BE00"
+    # as digits, B=11 E=14) mod 97 (ISO 13616, as iban_check_digits below).
+    conn.execute(
+        "INSERT INTO res_partner_bank (acc_number, sanitized_acc_number, acc_holder_name, partner_id) "
+        "SELECT regexp_replace(iban, '(.{4})(?!$)', '\\1 ', 'g'), iban, 'Partner ' || g, g FROM ("
+        "  SELECT g, 'BE' || lpad((98 - ((bban || '111400')::numeric %% 97))::text, 2, '0') || bban AS iban FROM ("
+        "    SELECT g, b || lpad((CASE WHEN b::bigint %% 97 = 0 THEN 97 ELSE b::bigint %% 97 END)::text, 2, '0') AS bban FROM ("
+        "      SELECT g, lpad(((g::bigint * 7919) %% 10000000000)::text, 10, '0') AS b FROM generate_series(1, %s) g) x) y) z", (partners,))
+    conn.execute(
+        "INSERT INTO hr_employee (name, work_contact_id, work_email, private_email, private_phone, private_street, identification_id, ssnid, "
+        "passport_id, birthday, bank_account_id, notes) "
+        "SELECT 'Partner ' || g, g, 'partner' || g || '@example.com', 'home' || g || '@mail.example.org', '+32 2 ' || lpad((g * 7919 %% 1000000)::text, 6, '0'), "
+        "g || ' Rue du Chantier', 'ID' || lpad((g * 31337)::text, 9, '0'), lpad((g * 8191 %% 100000000000)::text, 11, '0'), "
+        "'EM' || lpad((g * 4099)::text, 7, '0'), date '1970-01-01' + (g * 97 %% 15000), g, CASE WHEN g %% 3 = 0 THEN 'private note about ' || g END "
+        "FROM generate_series(1, %s) g", (min(employees, partners),))
+    conn.execute(
+        "INSERT INTO hr_contract (name, employee_id, wage, date_start, state) SELECT 'Contract ' || id, id, round((2500 + random() * 4000)::numeric, 2), "
+        "date '2023-01-01', 'open' FROM hr_employee")
+    conn.execute(
+        "INSERT INTO hr_payslip (name, employee_id, contract_id, date_from, basic_wage, net_wage, state) "
+        "SELECT 'Salary Slip ' || c.employee_id || ' ' || m, c.employee_id, c.id, date '2024-01-01' + (m || ' month')::interval, c.wage, "
+        "round(c.wage * 0.68, 2), 'done' FROM hr_contract c, generate_series(0, 5) m")
+    conn.execute(
+        "INSERT INTO hr_payslip_line (slip_id, code, amount, total) SELECT id, code, round(basic_wage * f, 2), round(basic_wage * f, 2) "
+        "FROM hr_payslip, (VALUES ('BASIC', 1.0), ('SS', -0.1307), ('TAX', -0.19)) v(code, f)")
+    conn.execute(
+        "INSERT INTO ir_cron (cron_name, active, interval_number, interval_type) VALUES ('Base: Auto-vacuum internal data', true, 1, 'days'), "
+        "('Mail: Email Queue Manager', true, 1, 'minutes'), ('Payroll: send payslips', true, 1, 'days'), ('Bank: fetch statements', true, 4, 'hours'), "
+        "('Old disabled job', false, 1, 'days')")
+    conn.execute("INSERT INTO ir_model_data (name, module, model, res_id) SELECT 'autovacuum_job', 'base', 'ir.cron', id FROM ir_cron WHERE cron_name LIKE 'Base: Auto-vacuum%'")
+    conn.execute("INSERT INTO ir_mail_server (name, smtp_host, smtp_port, smtp_encryption, smtp_user, smtp_pass, active) VALUES "
+                 "('Office 365', 'smtp.office365.com', 587, 'starttls', 'erp@acme-construction.example', 'smtp-password-value', true)")
+    conn.execute("INSERT INTO payment_provider (name, code, state, stripe_secret_key, stripe_publishable_key) VALUES "
+                 "('{\"en_US\": \"Stripe\"}', 'stripe', 'enabled', 'sk_live_production_key', 'pk_live_production_key'), "
+                 "('{\"en_US\": \"Wire Transfer\"}', 'custom', 'enabled', NULL, NULL)")
+    conn.execute("INSERT INTO res_users_apikeys (name, user_id, key) SELECT 'integration', id, md5(id::text) FROM res_users WHERE id <= 3")
+    conn.execute("UPDATE mail_message SET email_from = 'Partner ' || author_id || ' <partner' || author_id || '@example.com>', "
+                 "subject = 'Re: offer for Partner ' || author_id, record_name = 'Partner ' || author_id WHERE message_type = 'email'")
+    conn.execute("INSERT INTO ir_config_parameter (key, value, create_date, write_date) VALUES ('database.secret', md5(random()::text), now(), now()), "
+                 "('bank_sync.api_token', 'production-api-token', now(), now())")
+    conn.commit()

@@ -7,6 +7,7 @@ value and the rule. Components never see raw configuration.
 import datetime
 import ipaddress
 import json
+import os
 import re
 import uuid
 import zoneinfo
@@ -18,6 +19,9 @@ from pydantic_core import PydanticCustomError
 
 from components.capacity import CapacityError, check_capacity, pools_for_tier, postgres_max_connections
 from components.naming import REGION_CODES, NameRuleError, Naming, TenantNames
+from components.rotation import (
+    DEFAULT_GRACE_DAYS, DEFAULT_ROTATION_DAYS, NEAR_EXPIRY_NOTICE_DAYS, ODOO_ADMIN_PASSWORD, POSTGRES_ADMIN_PASSWORD, REDIS_ACCESS_KEY, TENANT_DB_PASSWORD, SecretLifetime,
+)
 from components.severity import CRITICALITIES, Criticality
 from components.tagging import platform_tags
 from components.tier import Tier, tier_for_stack
@@ -199,6 +203,12 @@ class ImageRef(NamedTuple):
         """The full image name, the platform's registry server filled in where none was given."""
         return f"{self.registry or platform_registry}/{self.reference}"
 
+    @property
+    def repository(self) -> str:
+        """`<repository>`, without tag or digest: where a release's image must come from."""
+        name = self.reference.split("@", 1)[0]
+        return name[: -len(self.tag) - 1] if self.tag else name
+
 
 def parse_image(value: str) -> ImageRef:
     match = _IMAGE.fullmatch(value)
@@ -360,11 +370,43 @@ class Maintenance(_Model):
     not_allowed_dates: list[DateSpan] = Field(default_factory=list)
 
 
+_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
+
+
+def _cron(value: str) -> str:
+    """A five-field cron expression (UTC) as Kubernetes CronJobs take it: numbers, *, ranges, steps and lists, each in range."""
+    fields = value.split()
+    if len(fields) != 5:
+        raise ValueError("must be a five-field cron expression (minute hour day-of-month month day-of-week, UTC)")
+    for text, (what, low, high) in zip(fields, _CRON_FIELDS):
+        for part in text.split(","):
+            match = re.fullmatch(r"(\*|(\d+)(?:-(\d+))?)(?:/(\d+))?", part)
+            numbers = [int(n) for n in match.groups()[1:3] if n is not None] if match else []
+            if not match or any(not low <= n <= high for n in numbers) or (len(numbers) == 2 and numbers[0] > numbers[1]) or match.group(4) == "0":
+                raise ValueError(f"{what} field {text!r} is not valid cron ({low}-{high}, *, a-b, /step, lists)")
+    return value
+
+
+def masking_profiles() -> list[str]:
+    """The masking profiles ops/refresh ships (ops/refresh/profiles/<name>.yaml; a custom one is added there, as data)."""
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ops", "refresh", "profiles")
+    return sorted(f[:-5] for f in os.listdir(folder) if f.endswith(".yaml")) if os.path.isdir(folder) else []
+
+
+class Refresh(_Model):
+    """A non-production environment refreshed from its unit's production: a neutralised, masked copy (ops/refresh)."""
+
+    source: Annotated[str, _pattern(r"[a-z][a-z0-9-]{1,20}", "must name a production stack (prod, prod-<unit>) or a unit")] = Field(alias="from")
+    schedule: str  # checked with the other refresh rules (_refresh_rules), so every problem is reported at once
+    masking: str = "odoo-construction"
+
+
 class Environment(_Model):
     """One environment of a unit. Ephemeral ones (any name, non-production) are created and destroyed by CI for a branch."""
 
     name: Annotated[str, _slug(10)]
     ephemeral: bool = False
+    refresh: Optional[Refresh] = None
 
 
 def _environment_entry(value: Any) -> Any:
@@ -511,6 +553,120 @@ class Backups(_Model):
     offsite: Optional[Offsite] = None
 
 
+# Where each tenant environment's release lives in the release repository (tools/release.py renders it).
+RELEASE_PATH = "units/{unit}/{environment}"
+
+
+def _release_repository(value: str) -> str:
+    if not re.fullmatch(r"(https://[^\s/@?#]+|ssh://[A-Za-z0-9._-]+@[^\s/@?#]+)(/[^\s?#@]*)?", value):
+        raise ValueError(
+            "must be an ssh://git@<host>/<path> URL (Flux generates the deploy key; register each environment's public key, "
+            "tenantEnvironments.<env>.releaseDeployKey, as a read-only deploy key) or an https:// URL of a public repository, without credentials"
+        )
+    return value
+
+
+class Releases(_Model):
+    """Odoo releases through Git: Flux reconciles each tenant environment from `<repository>@<branch>:units/<unit>/<env>`."""
+
+    repository: Annotated[str, AfterValidator(_release_repository)]
+    branch: Annotated[str, _pattern(r"[A-Za-z0-9._/-]{1,100}", "must be a Git branch name")] = "main"
+    sync_interval_seconds: int = Field(default=300, ge=60, le=3600)
+    # Promotion: an environment accepts only an image digest that has been released to the named one first
+    # (tools/release.py check, in CI on the release repository).
+    promotion: dict[Annotated[str, _slug(10)], Annotated[str, _slug(10)]] = Field(default_factory=lambda: {"prod": "uat"})
+
+
+# Azure budget notifications: a threshold is a percentage from 0.01 to 1000, and a budget has at most five
+# (Microsoft.Consumption budgets, NotificationArgs.threshold and `notifications`, API 2024-08-01).
+BUDGET_THRESHOLD_RANGE = (0.01, 1000.0)
+MAX_BUDGET_NOTIFICATIONS = 5
+
+
+def _positive_amount(value: float) -> float:
+    if value <= 0:
+        raise ValueError("must be a positive monthly amount in the subscription's billing currency")
+    return value
+
+
+def _budget_threshold(value: float) -> float:
+    low, high = BUDGET_THRESHOLD_RANGE
+    if not low <= value <= high:
+        raise ValueError(f"must be a percentage of the budget from {low:g} to {high:g} (Azure budget notifications)")
+    return value
+
+
+def _first_of_month(value: datetime.date) -> datetime.date:
+    if value.day != 1:
+        raise ValueError("must be the first day of a month (Azure budgets start on the first of a month)")
+    return value
+
+
+BudgetAmount = Annotated[float, AfterValidator(_positive_amount)]
+BudgetThreshold = Annotated[float, AfterValidator(_budget_threshold)]
+
+
+class BudgetThresholds(_Model):
+    """Percentages of the budget at which the stack's action groups hear about actual and forecast cost."""
+
+    actual: list[BudgetThreshold] = Field(default_factory=lambda: [80.0, 100.0, 120.0])
+    forecasted: list[BudgetThreshold] = Field(default_factory=lambda: [100.0])
+
+    @model_validator(mode="after")
+    def _notifications(self) -> "BudgetThresholds":
+        found: list[Problem] = []
+        for kind in ("actual", "forecasted"):
+            values = getattr(self, kind)
+            if len(set(values)) != len(values):
+                found.append(_rule(kind, values, "lists a threshold twice"))
+        if len(self.actual) + len(self.forecasted) > MAX_BUDGET_NOTIFICATIONS:
+            found.append(_rule("", self.model_dump(), f"Azure allows at most {MAX_BUDGET_NOTIFICATIONS} notifications per budget (actual and forecasted together)"))
+        if found:
+            raise _broken(found)
+        return self
+
+
+class Budgets(_Model):
+    """Monthly cost budgets (components/budgets.py): one for the stack and, in a multi-tenant stack, one per business unit."""
+
+    amount: BudgetAmount
+    start: Annotated[datetime.date, AfterValidator(_first_of_month)]
+    units: dict[str, BudgetAmount] = Field(default_factory=dict)
+    thresholds: BudgetThresholds = Field(default_factory=BudgetThresholds)
+
+
+class SecretRotation(_Model):
+    """Days between rotations per kind of secret the platform writes, and the grace days a version still works after
+    it falls due (its Key Vault expiry is rotation + grace; components/rotation.py, ops/rotate)."""
+
+    tenant_db_password_days: int = Field(default=DEFAULT_ROTATION_DAYS[TENANT_DB_PASSWORD], ge=7, le=365)
+    postgres_admin_password_days: int = Field(default=DEFAULT_ROTATION_DAYS[POSTGRES_ADMIN_PASSWORD], ge=7, le=365)
+    redis_access_key_days: int = Field(default=DEFAULT_ROTATION_DAYS[REDIS_ACCESS_KEY], ge=7, le=365)
+    odoo_admin_password_days: int = Field(default=DEFAULT_ROTATION_DAYS[ODOO_ADMIN_PASSWORD], ge=7, le=365)
+    # More than Key Vault's 30 days' near-expiry notice: that alert then means a missed rotation, not a routine one.
+    grace_days: int = Field(default=DEFAULT_GRACE_DAYS, gt=NEAR_EXPIRY_NOTICE_DAYS, le=90)
+
+    def lifetime(self, kind: str) -> SecretLifetime:
+        """The lifetime of `kind` (components/rotation.py's kinds) as this stack sets it."""
+        return SecretLifetime(kind, getattr(self, f"{kind.replace('-', '_')}_days"), self.grace_days)
+
+
+class CostAssumptions(_Model):
+    """What the cost estimate (tools/cost) cannot read from the resources: hours and monthly volumes, stated here."""
+
+    hours_per_month: float = Field(default=730, ge=672, le=744)
+    files_gb_per_environment: float = Field(default=20, ge=0)
+    backup_gb_per_environment: float = Field(default=60, ge=0)
+    vault_gb_per_environment: float = Field(default=100, ge=0)
+    postgres_backup_gb_over_free: float = Field(default=0, ge=0)
+    log_analytics_gb_per_day: float = Field(default=1, ge=0)
+    prometheus_samples_millions_per_month: float = Field(default=1000, ge=0)
+    key_vault_operations_per_environment: float = Field(default=100000, ge=0)
+    nat_gb_per_month: float = Field(default=20, ge=0)
+    private_endpoint_gb_per_month: float = Field(default=50, ge=0)
+    peering_gb_per_month: float = Field(default=10, ge=0)
+
+
 class StackConfig(_Model):
     """Everything a stack can set. `stack` and `tier` are derived, not configured."""
 
@@ -544,6 +700,10 @@ class StackConfig(_Model):
     business_calendar: list[BusinessWindow] = Field(default_factory=list)
     slo: Slo = Field(default_factory=Slo)
     backups: Backups = Field(default_factory=Backups)
+    budgets: Optional[Budgets] = None
+    cost_assumptions: CostAssumptions = Field(default_factory=CostAssumptions)
+    secret_rotation: SecretRotation = Field(default_factory=SecretRotation)
+    releases: Releases
     tags: Tags
     units: list[Unit] = Field(min_length=1)
 
@@ -695,6 +855,91 @@ def _backup_rules(cfg: StackConfig) -> Iterator[Problem]:
             yield _rule(f"backups.retention.{period}", kept[period], f"production keeps at least {floor} {period} backup sets (construction records are kept 7-10 years)")
 
 
+def production_units(root: Optional[str] = None) -> dict[str, str]:
+    """Production stack -> the unit it serves, from the project's `Pulumi.prod*.yaml` files (units[0].name)."""
+    from tools import stack_file  # tools/stack_file.py imports this module: import it when called
+
+    root = root or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    found: dict[str, str] = {}
+    for entry in sorted(os.listdir(root)):
+        match = re.fullmatch(r"Pulumi\.(prod(?:-[a-z0-9]+)?)\.yaml", entry)
+        if not match:
+            continue
+        raw = raw_from_stack_file(stack_file.load(os.path.join(root, entry)) or {}, entry)
+        units = raw.get("units")
+        if isinstance(units, list) and units and isinstance(units[0], Mapping) and isinstance(units[0].get("name"), str):
+            found[match.group(1)] = units[0]["name"]
+    return found
+
+
+def refresh_source(source: str, unit: str, production: Mapping[str, str]) -> Optional[str]:
+    """The production stack a `refresh.from` names: a stack name as is, a unit name -> the stack that serves it."""
+    if source in production:
+        return source
+    serving = [stack for stack, served in production.items() if served == source]
+    return serving[0] if serving else None
+
+
+def _refresh_rules(cfg: StackConfig) -> Iterator[Problem]:
+    refreshed = [(i, j, unit, env) for i, unit in enumerate(cfg.units) for j, env in enumerate(unit.environments) if env.refresh]
+    if not refreshed:
+        return
+    production = production_units()
+    profiles = masking_profiles()
+    for i, j, unit, env in refreshed:
+        key = f"units[{i}].environments[{j}].refresh"
+        refresh = env.refresh
+        assert refresh is not None
+        if cfg.tier.is_production:
+            yield _rule(key, refresh.model_dump(by_alias=True), "only non-production environments are refreshed; production is the source, never a target")
+            continue
+        stack = refresh_source(refresh.source, unit.name, production)
+        if stack is None:
+            yield _rule(f"{key}.from", refresh.source, f"names no production stack of this project ({', '.join(sorted(production)) or 'none'}) nor a unit one serves")
+        elif production[stack] != unit.name:
+            yield _rule(f"{key}.from", refresh.source, f"stack {stack} serves unit {production[stack]!r}; unit {unit.name!r} refreshes only from its own production")
+        try:
+            _cron(refresh.schedule)
+        except ValueError as e:
+            yield _rule(f"{key}.schedule", refresh.schedule, str(e))
+        if refresh.masking not in profiles:
+            yield _rule(f"{key}.masking", refresh.masking, f"is not a masking profile ({', '.join(profiles)}: ops/refresh/profiles/<name>.yaml)")
+
+
+def _release_rules(cfg: StackConfig) -> Iterator[Problem]:
+    for target, source in cfg.releases.promotion.items():
+        seen = [target]
+        while source in cfg.releases.promotion and source not in seen:
+            seen.append(source)
+            source = cfg.releases.promotion[source]
+        if source in seen:
+            chain = " -> ".join([*seen, source])
+            yield _rule(f"releases.promotion.{target}", cfg.releases.promotion[target], f"promotion must lead back to a first environment, not go round: {chain}")
+
+
+def _secret_rotation_rules(cfg: StackConfig) -> Iterator[Problem]:
+    rotation = cfg.secret_rotation
+    for name in type(rotation).model_fields:
+        days = getattr(rotation, name)
+        if name != "grace_days" and days <= rotation.grace_days:
+            # A version would fall due before the previous one's grace ends: two rotations in flight at once.
+            yield _rule(f"secretRotation.{to_camel(name)}", days, f"must be longer than secretRotation.graceDays ({rotation.grace_days})")
+
+
+def _budget_rules(cfg: StackConfig) -> Iterator[Problem]:
+    if cfg.budgets is None:
+        return
+    units = {u.name for u in cfg.units}
+    for name in cfg.budgets.units:
+        if cfg.tenancy == "dedicated":
+            yield _rule(f"budgets.units.{name}", cfg.budgets.units[name], "a dedicated stack serves one unit: its budget is budgets.amount")
+        elif name not in units:
+            yield _rule(f"budgets.units.{name}", cfg.budgets.units[name], f"is not a unit of this stack ({', '.join(sorted(units))})")
+    total = sum(cfg.budgets.units.values())
+    if total > cfg.budgets.amount:
+        yield _rule("budgets.units", cfg.budgets.units, f"add up to {total:g}, more than the stack's budgets.amount {cfg.budgets.amount:g}")
+
+
 def _registry_rules(cfg: StackConfig) -> Iterator[Problem]:
     servers: dict[str, int] = {}
     for i, registry in enumerate(cfg.external_registries):
@@ -726,7 +971,9 @@ def _capacity_rules(cfg: StackConfig) -> Iterator[Problem]:
 
 _CROSS_FIELD_RULES = (
     _tenancy_rules, _dedicated_rules, _unit_stack_rules, _sizing_rules, _dr_rules, _admin_rules, _runner_rules,
-    _unit_rules, _warm_standby_rules, _off_hours_rules, _name_rules, _registry_rules, _odoo_image_rules, _alert_rules, _backup_rules,
+    _unit_rules, _warm_standby_rules, _off_hours_rules, _name_rules, _registry_rules, _odoo_image_rules, _alert_rules, _backup_rules, _release_rules,
+    _refresh_rules,
+    _budget_rules, _secret_rotation_rules,
 )
 
 

@@ -1,10 +1,10 @@
 """Dedicated production: the same platform, dedicated to one business unit and hardened."""
 from .config import StackConfig
-from .shared import export_platform, observability, platform, tenant_environment
+from .shared import budgets, export_platform, observability, platform, tenant_environment
 
 
 def build(cfg: StackConfig) -> None:
     shared = platform(cfg)
-    observability(shared)
+    budgets(shared, observability(shared))
     [tenant] = cfg.tenants
     export_platform(shared, {tenant.key: tenant_environment(shared, tenant)})

@@ -7,11 +7,13 @@ import pulumi
 import pulumi_random as random
 from pulumi_azure_native import authorization, keyvault, managedidentity
 
+from components.admission import AdmissionGuardrails, AdmissionGuardrailsArgs
 from components.aks import POD_CIDR, AksCluster, AksClusterArgs, MaintenanceWindow
 from components.capacity import CONNECTIONS_PER_PROCESS, postgres_max_connections
 from components.backup import SERVICE_ACCOUNT as BACKUP_SERVICE_ACCOUNT
 from components.backup import QUOTA_ALLOWANCE, BackupJobs, BackupJobsArgs, OffsiteTarget, backup_plan, scratch_container
 from components.backup_vault import BackupVault, BackupVaultArgs, PostgresRetention
+from components.budgets import BudgetsArgs, StackBudgets
 from components.certificates import NAMESPACE as CERT_MANAGER_NAMESPACE
 from components.certificates import SERVICE_ACCOUNT as CERT_MANAGER_SERVICE_ACCOUNT
 from components.certificates import UPSTREAM_IMAGES as CERT_MANAGER_IMAGES
@@ -19,6 +21,7 @@ from components.certificates import CertificateIssuer, CertificateIssuerArgs
 from components.db_bootstrap import NAMESPACE as BOOTSTRAP_NAMESPACE
 from components.db_bootstrap import SERVICE_ACCOUNT as BOOTSTRAP_SERVICE_ACCOUNT
 from components.db_bootstrap import DatabaseBootstrap, DatabaseBootstrapArgs
+from components.flux import FluxReleases, ReleaseSource
 from components import metric_alerts as watched
 from components.landing_zone import DrNetworkPlan, LandingZone, LandingZoneArgs, SubnetPlan
 from components.observability import AlertTarget, MaintenanceSuppression, Observability, ObservabilityArgs, SecureWebhook
@@ -29,13 +32,18 @@ from components.interfaces import role_assignment
 from components.odoo_tenant import TLS_SECRET, DataServices, OdooTenant, OdooTenantArgs, TenantSecrets, WorkingHours
 from components.postgres import ADMIN_LOGIN, PASSWORD_SPECIALS, PostgresReplica, PostgresServer, PostgresServerArgs
 from components.redis import RedisCache, RedisCacheArgs
+from components.refresh import with_refresh_allowance
 from components.registry import ContainerRegistry, ContainerRegistryArgs
+from components.rotation import ODOO_ADMIN_PASSWORD, POSTGRES_ADMIN_PASSWORD, REDIS_ACCESS_KEY, TENANT_DB_PASSWORD
+from components.rotation_jobs import RotationJobs, RotationJobsArgs
+from components.rotation_jobs import service_account as rotation_service_account
 from components.storage import BACKUPS, ObjectStorage, ObjectStorageArgs
 from components.tier import lock_for
 from components.traefik import UPSTREAM_IMAGES as TRAEFIK_IMAGES
 from components.traefik import TraefikIngress, TraefikIngressArgs
 
-from .config import StackConfig
+from .config import RELEASE_PATH, StackConfig
+from .refresh import refresh_exports, refresh_import, refresh_jobs_in
 from .sizing import connection_demand
 
 CONTROL_PLANE, KUBELET = "aks-control-plane", "aks-kubelet"
@@ -61,6 +69,10 @@ class Platform:
     subscription_id: pulumi.Output[str]
     # Production: long-term PostgreSQL retention and operational blob backup in Azure Backup.
     backup_vault: Optional[BackupVault]
+    # Odoo releases, reconciled from Git into each tenant namespace.
+    flux: FluxReleases
+    # Scheduled tenant database password rotations, in the bootstrap namespace (components/rotation_jobs.py).
+    rotation: RotationJobs
 
 
 def landing_zone(cfg: StackConfig) -> LandingZone:
@@ -167,6 +179,8 @@ def postgres_server(cfg: StackConfig, zone: LandingZone) -> PostgresServer:
             replica=replica(cfg, zone),
             depends_on=list(zone.dns_links.values()),
             lock=lock_for(cfg.tier),
+            admin_password_lifetime=cfg.secret_rotation.lifetime(POSTGRES_ADMIN_PASSWORD),
+            tenant_password_lifetime=cfg.secret_rotation.lifetime(TENANT_DB_PASSWORD),
         ),
     )
 
@@ -192,6 +206,7 @@ def redis_cache(cfg: StackConfig, zone: LandingZone) -> RedisCache:
             diagnostics=zone.diagnostics,
             tenants=cfg.tenants,
             lock=lock_for(cfg.tier),
+            access_key_lifetime=cfg.secret_rotation.lifetime(REDIS_ACCESS_KEY),
         ),
     )
 
@@ -281,6 +296,7 @@ def platform(cfg: StackConfig) -> Platform:
         ),
     )
     storage = object_storage(cfg, zone)
+    admission_guardrails(cfg, aks, registry)
     return Platform(
         cfg=cfg,
         zone=zone,
@@ -297,6 +313,40 @@ def platform(cfg: StackConfig) -> Platform:
         tenant_id=tenant_id,
         subscription_id=client.subscription_id,
         backup_vault=backup_vault(cfg, zone, postgres, storage) if cfg.tier.is_production else None,
+        flux=FluxReleases("flux", aks.cluster.name, zone.resource_groups["compute"].name, after=aks.last_operation),
+        rotation=RotationJobs(
+            "rotation",
+            RotationJobsArgs(
+                provider=aks.provider,
+                namespace=BOOTSTRAP_NAMESPACE,
+                image=image(cfg, registry, "backupImage"),
+                tenant_id=tenant_id,
+                key_vault_name=vault,
+                key_vault_url=zone.key_vault.properties.vault_uri,
+                admin_secret_name=postgres.admin_secret.name,
+                admin_login=ADMIN_LOGIN,
+                postgres_fqdn=postgres.fqdn,
+                postgres_cidr=subnets.postgres,
+                private_endpoint_cidr=subnets.private_endpoints,
+                # Odoo reads its login at start: the job restarts web and cron, or the old login could never retire.
+                restart_odoo=True,
+                depends_on=[bootstrap.namespace],
+            ),
+        ),
+    )
+
+
+def admission_guardrails(cfg: StackConfig, aks: AksCluster, registry: ContainerRegistry) -> AdmissionGuardrails:
+    """Azure Policy for Kubernetes on the cluster: images from the platform registry and the configured external ones."""
+    return AdmissionGuardrails(
+        "admission",
+        AdmissionGuardrailsArgs(
+            tier=cfg.tier,
+            cluster_id=aks.cluster.id,
+            cluster_name=cfg.naming.aks(),
+            registry_servers=[registry.login_server, *(r.server for r in cfg.external_registries)],
+        ),
+        opts=pulumi.ResourceOptions(depends_on=[aks.last_operation]),
     )
 
 
@@ -319,10 +369,11 @@ def backup_vault(cfg: StackConfig, zone: LandingZone, postgres: PostgresServer, 
     )
 
 
-def image(cfg: StackConfig, registry: ContainerRegistry, setting: str) -> pulumi.Output[str]:
-    """The full reference of an image setting: the platform registry's server filled in where none was given."""
+def image(cfg: StackConfig, registry: ContainerRegistry, setting: str, repository_only: bool = False) -> pulumi.Output[str]:
+    """The full reference of an image setting (or its repository alone): the platform registry's server filled in where none was given."""
     ref = cfg.images[setting]
-    return pulumi.Output.from_input(ref.qualified(ref.registry)) if ref.registry else registry.image(ref.reference)
+    reference = ref.repository if repository_only else ref.reference
+    return pulumi.Output.from_input(f"{ref.registry}/{reference}") if ref.registry else registry.image(reference)
 
 
 def tenant_environment(shared: Platform, tenant: TenantNames) -> dict[str, Any]:
@@ -333,7 +384,7 @@ def tenant_environment(shared: Platform, tenant: TenantNames) -> dict[str, Any]:
     database = shared.postgres.tenants[tenant.key]
     admin_secret_name = f"odoo-{tenant.key}-admin-password"
     admin_password = random.RandomPassword(admin_secret_name, length=32, special=True, override_special=PASSWORD_SPECIALS)
-    admin_secret = zone.store_secret(admin_secret_name, admin_password.result)
+    admin_secret = zone.store_secret(admin_secret_name, admin_password.result, cfg.secret_rotation.lifetime(ODOO_ADMIN_PASSWORD))
     stored = {"db": database.password_secret, "redis": shared.redis.access_key_secret, "admin": admin_secret}
     secrets = TenantSecrets(db_password=stored["db"].name, redis_key=stored["redis"].name, admin_password=stored["admin"].name)
     grants: list[pulumi.Resource] = [blob_grant, *stored.values()]
@@ -343,7 +394,9 @@ def tenant_environment(shared: Platform, tenant: TenantNames) -> dict[str, Any]:
     # The role bootstrap needs the database, both passwords and the grants to read them before its pod starts.
     job = shared.bootstrap.job(
         tenant, database.password_secret.name,
-        depends_on=[database.resource, database.drill_resource, database.password_secret, bootstrap_grant, *shared.bootstrap_grants],
+        depends_on=[database.resource, database.drill_resource, *filter(None, [database.refresh_resource]), database.password_secret,
+                    bootstrap_grant, *shared.bootstrap_grants],
+        refresh_database_name=database.refresh_database,
     )
     subnets = cfg.network.subnets
     workloads = OdooTenant(
@@ -354,6 +407,7 @@ def tenant_environment(shared: Platform, tenant: TenantNames) -> dict[str, Any]:
             names=tenant,
             base_domain=cfg.base_domain,
             image=image(cfg, shared.registry, "odooImage"),
+            image_repository=image(cfg, shared.registry, "odooImage", repository_only=True),
             sizing=cfg.profile.odoo,
             identity_client_id=identity.client_id,
             data=DataServices(
@@ -369,10 +423,17 @@ def tenant_environment(shared: Platform, tenant: TenantNames) -> dict[str, Any]:
             secrets=secrets,
             working_hours=working_hours(cfg),
             depends_on=[job, shared.traefik, *grants],
-            job_allowance=QUOTA_ALLOWANCE,
+            job_allowance=with_refresh_allowance(QUOTA_ALLOWANCE, refresh_jobs_in(cfg, tenant)),
         ),
     )
+    # The release starts once the namespace, its values and the database's first initialisation are in place.
+    release = shared.flux.release(tenant, release_source(cfg), depends_on=[workloads.init_job, workloads.release_values])
     backups = backup_jobs(shared, tenant, database.password_secret, database.drill_database, [workloads.namespace])
+    password_rotation(shared, tenant, database.password_secret, [workloads.namespace])
+    if cfg.tier.is_production:
+        refresh = refresh_exports(shared, tenant, database, [workloads.namespace])
+    else:
+        refresh = refresh_import(shared, tenant, database, admin_secret, workloads.host, [workloads.namespace])
     shared.certificates.certificate(f"{tenant.key}-certificate", tenant.namespace, workloads.host, TLS_SECRET, workloads, [workloads.namespace])
     return {
         "url": f"https://{workloads.host}/",
@@ -385,7 +446,15 @@ def tenant_environment(shared: Platform, tenant: TenantNames) -> dict[str, Any]:
         "container": tenant.container,
         "ephemeral": tenant.ephemeral,
         "backupSchedules": backups.plan.schedules,
+        # Register it as a read-only deploy key of the release repository (Flux generated the pair in the cluster).
+        "releaseDeployKey": release.repository_public_key,
+        **refresh,
     }
+
+
+def release_source(cfg: StackConfig) -> ReleaseSource:
+    releases = cfg.releases
+    return ReleaseSource(releases.repository, releases.branch, releases.sync_interval_seconds, RELEASE_PATH)
 
 
 def backup_jobs(
@@ -440,6 +509,19 @@ def backup_jobs(
         ),
     )
     return jobs
+
+
+def password_rotation(shared: Platform, tenant: TenantNames, db_password: keyvault.Secret, depends_on: list[pulumi.Resource]) -> None:
+    """The environment's rotation identity (federated to its own service account in the bootstrap namespace): Key
+    Vault Secrets Officer on its database password only, read on the server admin password; and its CronJob."""
+    zone, postgres = shared.zone, shared.postgres
+    identity = shared.aks.workload_identity(f"{tenant.key}-rotate", BOOTSTRAP_NAMESPACE, rotation_service_account(tenant), zone.resource_groups["management"].name)
+    grants: list[pulumi.Resource] = [
+        role_assignment(f"{tenant.key}-kv-rotate-db", db_password.id, "Key Vault Secrets Officer", identity.principal_id, zone),
+        zone.grant_secret_read(f"{tenant.key}-kv-rotate-admin", postgres.admin_secret, identity.principal_id),
+    ]
+    shared.rotation.tenant(tenant, identity.client_id, db_password.name, shared.cfg.secret_rotation.lifetime(TENANT_DB_PASSWORD),
+                           depends_on=[*depends_on, *grants, db_password, *shared.bootstrap_grants])
 
 
 def working_hours(cfg: StackConfig) -> Optional[WorkingHours]:
@@ -532,6 +614,33 @@ def observability(shared: Platform) -> Observability:
             regions=[r for r in (cfg.location, cfg.dr_location) if r],
             admin_group_id=cfg.entra_admin_group_id,
             grafana=cfg.tier.is_production,
+            key_vault_id=zone.key_vault.id,
+        ),
+    )
+
+
+def budgets(shared: Platform, watch: Observability) -> Optional[StackBudgets]:
+    """The stack's monthly budget and, in a shared stack, one per unit, when the stack sets `budgets`."""
+    cfg, zone = shared.cfg, shared.zone
+    if cfg.budgets is None:
+        return None
+    groups: list[pulumi.Input[str]] = [g.name for g in zone.resource_groups.values()]
+    groups.append(cfg.naming.resource_group("aks-nodes"))  # AKS bills nodes and its load balancer there
+    if zone.dr_resource_group is not None:
+        groups.append(zone.dr_resource_group.name)
+    return StackBudgets(
+        "budgets",
+        BudgetsArgs(
+            naming=cfg.naming,
+            subscription_id=shared.subscription_id,
+            resource_group_names=groups,
+            amount=cfg.budgets.amount,
+            start=cfg.budgets.start.isoformat(),
+            # Cost is no emergency: the notify group, never the pager.
+            contact_groups=[watch.action_groups["notify"].id],
+            units=dict(cfg.budgets.units),
+            actual_thresholds=cfg.budgets.thresholds.actual,
+            forecasted_thresholds=cfg.budgets.thresholds.forecasted,
         ),
     )
 

@@ -63,7 +63,8 @@ PROFILES: dict[str, SizingProfile] = {
         system_pool=NodePoolSpec("Standard_D4ds_v5", 3, 6),
         user_pools={
             "web": NodePoolSpec("Standard_D8ds_v5", 0, 40),
-            "jobs": NodePoolSpec("Standard_D8ds_v5", 0, 40),
+            # Three jobs pods per environment (JOBS_PODS_PER_ENVIRONMENT), 13 per node: 200 environments need 47 nodes.
+            "jobs": NodePoolSpec("Standard_D8ds_v5", 0, 48),
             "integration": NodePoolSpec("Standard_D4ds_v5", 0, 10),
         },
         odoo=OdooSizing(1, 1, http_workers=2, cron_threads=1, web_cpu_m=500, web_memory_mib=1024, cron_cpu_m=500, cron_memory_mib=1024),

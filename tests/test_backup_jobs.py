@@ -24,7 +24,8 @@ def tenants(recording) -> list[str]:
 
 
 def cron_jobs(recording, tenant: str) -> dict[str, dict]:
-    jobs = [r.inputs for r in recording.of_type(CRON) if r.inputs["metadata"]["namespace"] == f"odoo-{tenant}"]
+    jobs = [r.inputs for r in recording.of_type(CRON) if r.inputs["metadata"]["namespace"] == f"odoo-{tenant}"
+            and r.inputs["metadata"]["labels"].get("app.kubernetes.io/name") == "odoo-backup"]
     return {j["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["name"]: j for j in jobs}
 
 
@@ -129,6 +130,7 @@ def test_offsite_copy_adds_keys_endpoint_and_lock(dev_settings):
     from tools.preview import run_stack
 
     dev_settings["units"] = [dev_settings["units"][0] | {"environments": ["dev"]}]
+    dev_settings["budgets"].pop("units", None)  # budgets of the units just removed
     dev_settings["backups"] = {"offsite": {"endpoint": "https://s3.sovereign.example", "bucket": "acme-odoo-offsite",
                                             "accessKeySecret": "offsite-access-key", "secretKeySecret": "offsite-secret-key", "objectLockDays": 90}}
     recording = run_stack("dev", dev_settings)

@@ -101,7 +101,7 @@ def shared_host(r):
 
 
 def privileged_odoo(r):
-    if r["type"] == "kubernetes:apps/v1:Deployment" and r["inputs"]["metadata"]["namespace"] == "odoo-gc-dev":
+    if r["type"] == "kubernetes:batch/v1:Job" and r["inputs"]["metadata"] == {**r["inputs"]["metadata"], "namespace": "odoo-gc-dev", "name": "odoo-init"}:
         r["inputs"]["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True
 
 

@@ -26,10 +26,10 @@ def namespaces(rec):
 
 
 def one(rec, kind, namespace, name=None):
-    """The one Odoo object of `kind` in the namespace (the backup jobs' own objects, components/backup.py, aside)."""
+    """The one Odoo object of `kind` in the namespace (the platform jobs' own objects, odoo-backup and odoo-refresh, aside)."""
     found = [
         r.inputs for r in in_namespace(rec, kind, namespace)
-        if (name is None or r.inputs["metadata"]["name"] == name) and r.inputs["metadata"].get("labels", {}).get("app.kubernetes.io/name") != "odoo-backup"
+        if (name is None or r.inputs["metadata"]["name"] == name) and r.inputs["metadata"].get("labels", {}).get("app.kubernetes.io/name", "odoo") == "odoo"
     ]
     assert len(found) == 1, (kind, namespace, name, len(found))
     return found[0]
@@ -47,8 +47,9 @@ def test_namespace_labels_and_ownership(stack):
 
 def test_quota_and_limit_range_from_sizing(dev):
     quota = one(dev, "core/v1:ResourceQuota", "odoo-gc-dev")["spec"]["hard"]
-    # small profile: (2 web + 1 surge) x 500m + 500m cron + 4 backup jobs x 500m (components/backup.py QUOTA_ALLOWANCE).
-    assert quota["requests.cpu"] == "4000m" and quota["requests.memory"] == "8192Mi"
+    # small profile: (2 web + 1 surge) x 500m + 500m cron + 500m the release's upgrade Job + 4 backup jobs x 500m
+    # (components/backup.py QUOTA_ALLOWANCE); memory likewise, the upgrade Job with the web pods' 1024Mi.
+    assert quota["requests.cpu"] == "4500m" and quota["requests.memory"] == "9216Mi"
     assert quota["services.loadbalancers"] == "0"
     limits = one(dev, "core/v1:LimitRange", "odoo-gc-dev")["spec"]["limits"][0]
     assert limits["type"] == "Container" and limits["defaultRequest"] == {"cpu": "500m", "memory": "1024Mi"}
@@ -115,55 +116,28 @@ def test_service_account_bound_to_the_tenant_identity(stack):
         assert sa["automountServiceAccountToken"] is False
 
 
-def deployment(rec, ns, component):
-    return one(rec, "apps/v1:Deployment", ns, f"odoo-{component}")
-
-
-def test_web_and_cron_on_their_pools(stack):
-    for ns in namespaces(stack):
-        web, cron = (deployment(stack, ns, c)["spec"]["template"]["spec"] for c in ("web", "cron"))
-        assert web["nodeSelector"] == {"workload-class": "web"} and cron["nodeSelector"] == {"workload-class": "jobs"}
-        assert web["tolerations"][0]["value"] == "web" and cron["tolerations"][0]["value"] == "jobs"
-        assert deployment(stack, ns, "cron")["spec"]["replicas"] == 1
-        assert cron["containers"][0]["args"][0] == "--workers=0" and cron["containers"][0]["args"][1].startswith("--max-cron-threads=")
-
-
-def test_restricted_pod_security_and_pinned_image(stack):
-    for ns in namespaces(stack):
-        for component in ("web", "cron"):
-            pod = deployment(stack, ns, component)["spec"]["template"]["spec"]
-            [container] = pod["containers"]
-            assert "@sha256:" in container["image"]
-            sc = container["securityContext"]
-            assert sc["allowPrivilegeEscalation"] is False and sc["runAsNonRoot"] is True and sc["capabilities"] == {"drop": ["ALL"]}
-            assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-            assert set(container["resources"]) == {"requests", "limits"}
-            assert container["readinessProbe"]["httpGet"] == {"path": "/web/health", "port": 8069}
-            assert container["livenessProbe"]["httpGet"] == {"path": "/web/health", "port": 8069}
-
-
-def test_zone_spread_hpa_and_pdb_by_tier(dev, prod):
+def test_pdb_in_production_only(dev, prod):
     [prod_ns] = namespaces(prod)
-    assert deployment(prod, prod_ns, "web")["spec"]["template"]["spec"]["topologySpreadConstraints"][0]["topologyKey"] == "topology.kubernetes.io/zone"
     assert one(prod, "policy/v1:PodDisruptionBudget", prod_ns)["spec"]["minAvailable"] == 1
-    hpa = one(prod, "autoscaling/v2:HorizontalPodAutoscaler", prod_ns)["spec"]
-    assert (hpa["minReplicas"], hpa["maxReplicas"], hpa["scaleTargetRef"]["name"]) == (3, 8, "odoo-web")
-    assert "topologySpreadConstraints" not in deployment(dev, "odoo-gc-dev", "web")["spec"]["template"]["spec"]
     assert in_namespace(dev, "policy/v1:PodDisruptionBudget", "odoo-gc-dev") == []
 
 
 def env_of(rec, ns):
-    return {e["name"]: e["value"] for e in deployment(rec, ns, "web")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    """Odoo's environment as the init Job receives it; the release's pods read the same from release-values."""
+    return {e["name"]: e["value"] for e in one(rec, "batch/v1:Job", ns, "odoo-init")["spec"]["template"]["spec"]["containers"][0]["env"]}
 
 
 def test_sessions_in_redis_and_attachments_in_own_container(stack):
     for key, out in tenants(stack).items():
         env = env_of(stack, out["namespace"])
+        published = one(stack, "core/v1:ConfigMap", out["namespace"], "release-values")["data"]
+        assert all(published[k] == v for k, v in env.items() if k.startswith(("ODOO_SESSION", "AZURE_STORAGE", "RUNNING_ENV")))
         assert env["ODOO_SESSION_REDIS"] == "1" and env["ODOO_SESSION_REDIS_PREFIX"] == out["redisKeyPrefix"] == f"{key}:"
         assert env["ODOO_SESSION_REDIS_HOST"] == f"redis-acme-{stack.stack}-weu.westeurope.redis.azure.net" and env["ODOO_SESSION_REDIS_PORT"] == "10000"
         assert env["AZURE_STORAGE_USE_AAD"] == "1" and env["AZURE_STORAGE_NAME"] == out["container"]
         assert env["AZURE_STORAGE_ACCOUNT_URL"] == f"https://stacme{stack.stack}weu.blob.core.windows.net/"
-        assert not any("password" in name.lower() or "key" in name.lower() for name in env)
+        # Secrets only as paths of mounted files (*_FILE), never as values.
+        assert not any("password" in name.lower() or "key" in name.lower() for name in env if not name.endswith("_FILE"))
 
 
 def odoo_conf(rec, ns):
@@ -197,11 +171,9 @@ def test_secrets_come_from_key_vault_files(stack):
         redis_key, admin = secret_name(stack, "kv-redis-access-key"), secret_name(stack, f"kv-odoo-{key}-admin-password")
         for secret, alias in ((out["databasePasswordSecret"], "db-password"), (redis_key, "redis-key"), (admin, "admin-password")):
             assert f"objectName: {secret}\n" in spc["objects"] and f"objectAlias: {alias}\n" in spc["objects"]
-        # Odoo's own grants: the bootstrap's and the backup identity's (test_backup_jobs.py) are other principals.
-        grants = [
-            r for r in stack.of_type("azure-native:authorization:RoleAssignment")
-            if r.name.startswith(f"{key}-kv-") and not r.name.endswith("bootstrap-role") and not r.name.startswith(f"{key}-kv-backup-")
-        ]
+        # Odoo's identity reads exactly its three secrets (the bootstrap, backup, rotation and refresh identities are others).
+        odoo = stable_uuid("principal", f"id-acme-{stack.stack}-weu-{key}")
+        grants = [r for r in stack.of_type("azure-native:authorization:RoleAssignment") if r.inputs["principalId"] == odoo and "/secrets/" in r.inputs["scope"]]
         assert sorted(g.inputs["scope"].rsplit("/secrets/", 1)[1] for g in grants) == sorted([out["databasePasswordSecret"], redis_key, admin])
 
 
@@ -244,10 +216,13 @@ def test_bootstrap_job_per_tenant_environment(stack):
         env = {e["name"]: e["value"] for e in jobs[f"bootstrap-{key}"]["spec"]["template"]["spec"]["containers"][0]["env"]}
         assert env["TENANT_ROLE"] == out["databaseRole"] and env["TENANT_DATABASE"] == out["database"]
         assert env["PGADMIN"] == "odooplatformadmin" and env["PGHOST"].endswith(".postgres.database.azure.com")
-    # No tenant namespace can read the server admin password: only the bootstrap identity is granted it.
+    # No tenant namespace can read the server admin password: only identities of the bootstrap namespace's service
+    # accounts (the bootstrap's, the rotation jobs') are granted it.
     admin_secret = secret_name(stack, "kv-pg-admin-password")
-    admin_grants = [r for r in stack.of_type("azure-native:authorization:RoleAssignment") if r.inputs["scope"].endswith(f"/secrets/{admin_secret}")]
-    assert [g.inputs["principalId"] for g in admin_grants] == [stable_uuid("principal", f"id-acme-{stack.stack}-weu-db-bootstrap")]
+    admin_grants = {r.inputs["principalId"] for r in stack.of_type("azure-native:authorization:RoleAssignment") if r.inputs["scope"].endswith(f"/secrets/{admin_secret}")}
+    subjects = {stable_uuid("principal", f.inputs["resourceName"]): f.inputs["subject"] for f in stack.of_type("azure-native:managedidentity:FederatedIdentityCredential")}
+    assert stable_uuid("principal", f"id-acme-{stack.stack}-weu-db-bootstrap") in admin_grants
+    assert all(subjects[p].startswith("system:serviceaccount:odoo-bootstrap:") for p in admin_grants)
 
 
 @pytest.mark.parametrize("field", ["database", "container", "namespace", "identityClientId", "redisKeyPrefix", "url", "databaseRole"])
@@ -255,20 +230,6 @@ def test_every_pair_of_tenant_environments_is_isolated(dev, field):
     values = [t[field] for t in tenants(dev).values()]
     for a, b in itertools.combinations(values, 2):
         assert a != b
-
-
-def test_non_production_scales_to_zero_outside_working_hours(dev):
-    assert in_namespace(dev, "autoscaling/v2:HorizontalPodAutoscaler", "odoo-gc-dev") == []
-    scalers = {s["metadata"]["name"]: s["spec"] for s in (r.inputs for r in in_namespace(dev, "keda.sh/v1alpha1:ScaledObject", "odoo-gc-dev"))}
-    web, cron = scalers["odoo-web"], scalers["odoo-cron"]
-    assert web["scaleTargetRef"] == {"name": "odoo-web"} and web["minReplicaCount"] == 0 and web["maxReplicaCount"] == 2
-    window = web["triggers"][0]
-    assert window == {"type": "cron", "metadata": {"timezone": "Europe/Berlin", "start": "30 6 * * 1-5", "end": "0 20 * * 1-5", "desiredReplicas": "1"}}
-    assert web["triggers"][1]["type"] == "cpu"
-    assert cron["maxReplicaCount"] == 1 and [t["type"] for t in cron["triggers"]] == ["cron"]
-    # With every Odoo pod gone the autoscaler can empty the user pools: they may scale to zero.
-    assert all(p.inputs["minCount"] == 0 for p in dev.of_type("azure-native:containerservice:AgentPool"))
-    assert dev.one("azure-native:containerservice:ManagedCluster").inputs["workloadAutoScalerProfile"] == {"keda": {"enabled": True}}
 
 
 def test_ephemeral_branch_environment_end_to_end(dev_settings):
@@ -300,12 +261,4 @@ def test_database_initialised_once_before_odoo_starts(stack):
         init = next(r for r in stack.resources if r.name == f"{key}-init")
         bootstrap = next(r for r in stack.resources if r.name == f"bootstrap-{key}")
         assert bootstrap.urn in init.dependencies
-        for deployment in (f"{key}-web", f"{key}-cron"):
-            assert init.urn in next(r for r in stack.resources if r.name == deployment).dependencies
-
-
-def test_autoscaled_replicas_are_left_to_the_autoscaler(dev, prod):
-    for rec in (dev, prod):
-        for d in rec.of_type("kubernetes:apps/v1:Deployment"):
-            scaled = d.name.endswith("-web") or rec.stack == "dev"  # dev: KEDA scales web and cron outside working hours
-            assert ("spec.replicas" in d.ignore_changes) is scaled, d.name
+        assert init.urn in next(r for r in stack.resources if r.name == f"release-{key}").dependencies

@@ -1,11 +1,13 @@
 """Every policy of the pack with a compliant and a violating case, through the Analyzer gRPC protocol the CLI uses."""
 import copy
+import importlib
 import os
 import re
+from collections import defaultdict
 
 import pytest
 
-from tools.policy_runner import PolicyPack
+from tools.policy_runner import LEVEL_NAMES, PolicyPack
 from tools.preview import POLICY_DIR
 
 TAGS = {"owner": "o@example.com", "cost-center": "1", "data-classification": "internal", "environment": "production"}
@@ -170,6 +172,44 @@ def reported(pack, stack: str, resources: list[dict], config=None) -> dict[str, 
     return found
 
 
+def declared_level(pack, policy: str) -> str:
+    return {p.name: LEVEL_NAMES[p.enforcementLevel] for p in pack.info().policies}[policy]
+
+
+def only(pack, *policies: str, config=None) -> dict:
+    """Pack config that runs just `policies` at their declared levels (with their config from `config`): the SDK
+    deserializes every resource once per enabled policy, so a test that runs one policy skips that cost."""
+    config = config or {}
+    return {"all": "disabled", **{p: {"enforcementLevel": declared_level(pack, p), **config.get(p, {})} for p in policies}}
+
+
+def by_resource(pack, stack: str, entries: list[dict], config=None) -> dict[str, list]:
+    """Resource name -> its violations (stack policies that name no resource under '')."""
+    found: dict[str, list] = defaultdict(list)
+    for v in pack.analyze(entries, "odoo-platform", stack, config).violations:
+        found[v.urn.rsplit("::", 1)[-1] if v.urn else ""].append(v)
+    return found
+
+
+def assert_variants(pack, policy: str, stack: str, compliant: list[tuple], violating: list[tuple], config=None):
+    """Every variant is (label, type, inputs). All are analyzed in one pass, each as its own resource: no compliant
+    variant is reported by `policy`, every violating one is, at the policy's declared level."""
+    entries = [entry(stack, t, i, f"ok-{label}") for label, t, i in compliant] + [entry(stack, t, i, f"bad-{label}") for label, t, i in violating]
+    assert len({e["name"] for e in entries}) == len(entries) and not any("::" in e["name"] for e in entries), "variant labels: unique, no '::'"
+    found, level = by_resource(pack, stack, entries, only(pack, policy, config=config)), declared_level(pack, policy)
+    false_positives = {label: [v.message for v in found[f"ok-{label}"] if v.policy == policy] for label, _, _ in compliant}
+    missed = [label for label, _, _ in violating if not any(v.policy == policy and v.level == level for v in found[f"bad-{label}"])]
+    assert ({k: v for k, v in false_positives.items() if v}, missed) == ({}, [])
+
+
+def assert_stack_variants(pack, policy: str, stack: str, compliant: list[tuple], violating: list[tuple], config=None):
+    """Every variant is (label, resource entries), analyzed as a stack of its own."""
+    level, config = declared_level(pack, policy), only(pack, policy, config=config)
+    false_positives = {label: [v.message for v in pack.analyze(rs, "odoo-platform", stack, config).violations if v.policy == policy] for label, rs in compliant}
+    missed = [label for label, rs in violating if not any(v.policy == policy and v.level == level for v in pack.analyze(rs, "odoo-platform", stack, config).violations)]
+    assert ({k: v for k, v in false_positives.items() if v}, missed) == ({}, [])
+
+
 @pytest.mark.parametrize("policy,stack,type_,compliant,violating", RESOURCE_CASES, ids=[c[0] for c in RESOURCE_CASES])
 def test_resource_policy(pack, policy, stack, type_, compliant, violating):
     assert policy not in reported(pack, stack, [entry(stack, type_, compliant)])
@@ -222,7 +262,8 @@ GUARDRAILS = [
 ]
 DIAGNOSED = [entry("dev", T + "keyvault:Vault", VAULT, "kv"),
              entry("dev", T + "monitor:DiagnosticSetting", {"resourceUri": f"{SUB}/Microsoft.KeyVault/vaults/kv",
-                                                              "workspaceId": f"{SUB}/Microsoft.OperationalInsights/workspaces/log"}, "diag")]
+                                                              "workspaceId": f"{SUB}/Microsoft.OperationalInsights/workspaces/log",
+                                                              "logs": [{"category": "AuditEvent", "enabled": True}]}, "diag")]
 
 
 def route(namespace: str, host: str, name: str) -> dict:
@@ -262,10 +303,26 @@ def test_stack_policy(pack, policy, stack, compliant, violating):
     assert [v.level for v in reported(pack, stack, violating)[policy]] == ["mandatory"]
 
 
+# The modules that hold the other policies' cases (compliant, violating and evasion variants): lists of (policy, ...)
+# tuples named CASES or STACK_CASES, and the pod variants every workload kind is checked with.
+CASE_MODULES = ("test_policies_kubernetes", "test_policies_network", "test_policies_azure", "test_policy_refresh")
+
+
 def test_every_policy_has_cases(pack):
     covered = {c[0] for c in RESOURCE_CASES} | {c[0] for c in STACK_CASES}
+    for name in CASE_MODULES:
+        module = importlib.import_module(name)
+        covered |= {c[0] for c in (*getattr(module, "CASES", []), *getattr(module, "STACK_CASES", []))}
+        covered |= {v[1] for v in getattr(module, "POD_VIOLATIONS", [])}  # (label, policy, ...): run in every workload kind
     assert covered == {p.name for p in pack.info().policies}
-    assert len(covered) >= 45
+    assert len(covered) >= 60
+
+
+def test_advisory_rules_warn(pack):
+    """The softer rules are advisory in every tier; everything else of the security category stays mandatory."""
+    levels = {p.name: LEVEL_NAMES[p.enforcementLevel] for p in pack.info().policies}
+    assert {n for n, level in levels.items() if level == "advisory" and not n.endswith("-nonprod")} == {
+        "keyvault-secret-expiry", "postgres-log-connections", "aks-azure-policy-addon"}
 
 
 def test_readme_table_lists_exactly_the_pack(pack):

@@ -47,8 +47,8 @@ def test_production_resilience(prod):
     assert prod.one(SERVER, "psql").protect is True
     locks = [r.inputs["scope"] for r in prod.of_type("azure-native:authorization:ManagementLockByScope")]
     assert any(scope.endswith("/flexibleServers/psql-acme-prod-weu") for scope in locks)
-    # Tenant databases are protected; drill databases are scratch, emptied after every drill.
-    assert all(db.protect != db.inputs["databaseName"].endswith("_drill") for db in prod.of_type("azure-native:dbforpostgresql:Database"))
+    # Tenant databases are protected; drill and refresh databases are scratch, emptied after every drill or refresh export.
+    assert all(db.protect != db.inputs["databaseName"].endswith(("_drill", "_refresh")) for db in prod.of_type("azure-native:dbforpostgresql:Database"))
 
 
 def test_non_production_is_small_and_short_lived(dev):
@@ -91,7 +91,7 @@ def test_one_utf8_database_per_tenant_environment(dev, prod):
         name for k in dev.outputs["tenantEnvironments"] for name in (f"odoo_{k.replace('-', '_')}", f"odoo_{k.replace('-', '_')}_drill")
     )
     assert len(dev.of_type("azure-native:dbforpostgresql:Database")) == 14
-    assert [db.inputs["databaseName"] for db in prod.of_type("azure-native:dbforpostgresql:Database")] == ["odoo_gc_prod", "odoo_gc_prod_drill"]
+    assert [db.inputs["databaseName"] for db in prod.of_type("azure-native:dbforpostgresql:Database")] == ["odoo_gc_prod", "odoo_gc_prod_drill", "odoo_gc_prod_refresh"]
     assert {db.inputs["charset"] for db in dev.of_type("azure-native:dbforpostgresql:Database")} == {"UTF8"}
 
 

@@ -5,6 +5,7 @@ resource type, its resource group and its name (nested resources under their par
 resources under their scope), so a scope or reference can be checked, not just counted.
 """
 import base64
+import datetime
 import json
 import uuid
 from typing import Any, Optional
@@ -16,6 +17,8 @@ SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000001"
 TENANT_ID = "00000000-0000-4000-8000-00000000aaaa"
 DEPLOYER_OBJECT_ID = "00000000-0000-4000-8000-00000000bbbb"
 DEPLOYER_CLIENT_ID = "00000000-0000-4000-8000-00000000cccc"
+# What time.Static records when no instant is given.
+MOCK_NOW = "2026-01-01T00:00:00Z"
 
 # azure-native type -> (ARM path under the resource group, the input that holds the Azure name).
 # `{input}` placeholders in the path are filled from the resource's inputs (parent names).
@@ -69,7 +72,6 @@ _ARM_PATHS: dict[str, tuple[str, str]] = {
     "dataprotection:BackupVault": ("Microsoft.DataProtection/backupVaults", "vaultName"),
     "dataprotection:BackupPolicy": ("Microsoft.DataProtection/backupVaults/{vaultName}/backupPolicies", "backupPolicyName"),
     "dataprotection:BackupInstance": ("Microsoft.DataProtection/backupVaults/{vaultName}/backupInstances", "backupInstanceName"),
-    "consumption:Budget": ("Microsoft.Consumption/budgets", "budgetName"),
     "monitor:AzureMonitorWorkspace": ("Microsoft.Monitor/accounts", "azureMonitorWorkspaceName"),
     "monitor:DataCollectionEndpoint": ("Microsoft.Insights/dataCollectionEndpoints", "dataCollectionEndpointName"),
     "monitor:DataCollectionRule": ("Microsoft.Insights/dataCollectionRules", "dataCollectionRuleName"),
@@ -81,6 +83,8 @@ _ARM_PATHS: dict[str, tuple[str, str]] = {
     "alertsmanagement:AlertProcessingRuleByName": ("Microsoft.AlertsManagement/actionRules", "alertProcessingRuleName"),
     "applicationinsights:Workbook": ("Microsoft.Insights/workbooks", "resourceName"),
     "dashboard:Grafana": ("Microsoft.Dashboard/grafana", "workspaceName"),
+    "eventgrid:SystemTopic": ("Microsoft.EventGrid/systemTopics", "systemTopicName"),
+    "eventgrid:SystemTopicEventSubscription": ("Microsoft.EventGrid/systemTopics/{systemTopicName}/eventSubscriptions", "eventSubscriptionName"),
 }
 
 # Children whose Azure name defaults to "default" when the input is not given.
@@ -92,6 +96,8 @@ _EXTENSIONS: dict[str, tuple[str, str, str]] = {
     "authorization:RoleAssignment": ("scope", "Microsoft.Authorization/roleAssignments", "roleAssignmentName"),
     "authorization:ManagementLockByScope": ("scope", "Microsoft.Authorization/locks", "lockName"),
     "monitor:DataCollectionRuleAssociation": ("resourceUri", "Microsoft.Insights/dataCollectionRuleAssociations", "associationName"),
+    "consumption:Budget": ("scope", "Microsoft.Consumption/budgets", "budgetName"),
+    "authorization:PolicyAssignment": ("scope", "Microsoft.Authorization/policyAssignments", "policyAssignmentName"),
 }
 
 
@@ -164,6 +170,9 @@ def _outputs(short: str, name: str, azure_name: str, inputs: dict[str, Any]) -> 
             },
             "currentKubernetesVersion": inputs.get("kubernetesVersion", ""),
         }
+    if short == "kubernetesconfiguration:FluxConfiguration" and str(inputs.get("gitRepository", {}).get("url", "")).startswith("ssh://"):
+        # The fluxconfig-controller generates the SSH key pair in the cluster and reports the public half.
+        return {"repositoryPublicKey": f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA{stable_uuid('flux-key', azure_name).replace('-', '')} {azure_name}"}
     if short == "keyvault:Vault":
         return {"properties": {**props, "vaultUri": f"https://{azure_name}.vault.azure.net/"}}
     if short == "keyvault:Secret":
@@ -216,6 +225,21 @@ def _user_kubeconfig(cluster: str) -> str:
     return base64.b64encode(yaml.safe_dump(config).encode()).decode()
 
 
+# Outputs of the stacks a program reads through pulumi.StackReference, by stack name: a test sets a recording's outputs
+# here. A stack not listed answers with what its program would export for what the production stack reads (the
+# refresh identities of its refreshed environments, stacks/refresh.py), derived from its stack file.
+STACK_OUTPUTS: dict[str, dict[str, Any]] = {}
+
+
+def stack_reference_outputs(name: str) -> dict[str, Any]:
+    stack = name.rsplit("/", 1)[-1]
+    if stack in STACK_OUTPUTS:
+        return STACK_OUTPUTS[stack]
+    from stacks.refresh import refresh_readers
+
+    return {"tenantEnvironments": {key: {"refreshReader": {"principalId": stable_uuid("principal", azure_name)}} for key, azure_name in refresh_readers(stack)}}
+
+
 class AzureMocks(pulumi.runtime.Mocks):
     """Answers resource registrations and invokes the way Azure and Kubernetes would."""
 
@@ -231,6 +255,8 @@ class AzureMocks(pulumi.runtime.Mocks):
             meta.setdefault("name", args.name)
             namespace = meta.get("namespace")
             return (f"{namespace}/{meta['name']}" if namespace else meta["name"]), {**inputs, "metadata": meta}
+        if type_ == "pulumi:pulumi:StackReference":
+            return inputs["name"], {"name": inputs["name"], "outputs": stack_reference_outputs(inputs["name"]), "secretOutputNames": []}
         if type_ == "random:index/randomPassword:RandomPassword":
             # Deterministic, never a real secret; the program must still mark it secret.
             return args.name, {**inputs, "result": f"mock-{stable_uuid('password', args.name)}"}
@@ -239,6 +265,10 @@ class AzureMocks(pulumi.runtime.Mocks):
         if type_ == "random:index/randomId:RandomId":
             digest = stable_uuid("id", args.name).replace("-", "")[: 2 * int(inputs.get("byteLength", 4))]
             return args.name, {**inputs, "hex": digest, "dec": str(int(digest, 16)), "b64Url": base64.urlsafe_b64encode(bytes.fromhex(digest)).decode().rstrip("=")}
+        if type_ == "time:index/static:Static":
+            # A fixed instant (or the one asked for): a stored timestamp, the same in every preview.
+            moment = datetime.datetime.fromisoformat(str(inputs.get("rfc3339") or MOCK_NOW).replace("Z", "+00:00"))
+            return args.name, {**inputs, "rfc3339": moment.strftime("%Y-%m-%dT%H:%M:%SZ"), "unix": int(moment.timestamp()), "year": moment.year, "month": moment.month, "day": moment.day}
         if type_ == "random:index/randomString:RandomString":
             return args.name, {**inputs, "result": stable_uuid("string", args.name).replace("-", "")[: int(inputs.get("length", 8))]}
         return args.name, inputs

@@ -16,8 +16,9 @@ import pulumi
 from stacks.config import PROJECT, ConfigError, load_config, raw_from_stack_file
 
 from . import deploy_rules, stack_file
+from .cost.report import cost_section, summary_lines
 from .plan import build_plan, render_tree, resource_entry, write_plan
-from .policy_runner import PolicyPack, PolicyPackError, Violation, connect, load_pack_config
+from .policy_runner import PolicyPack, PolicyPackError, connect, load_pack_config
 from .recording import RecordedResource, Recording, run_program
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -56,15 +57,18 @@ def run_stack(stack: str, raw: dict[str, Any], on_register: Optional[Callable[[R
 
 
 def _feed(port: int, project: str, stack: str, pack_config: dict[str, Any], entries: Any, results: Any) -> None:
-    """Child process: Analyze each resource entry as it arrives, return the violations at the end."""
+    """Child process: Analyze each resource entry as it arrives, then AnalyzeStack over the same entries here, where
+    their properties are encoded already (the program's process only waits); return the policy section."""
     channel, stub = connect(port)
     session = PolicyPack.configure(stub, project, stack, pack_config)
     try:
+        fed = []
         while (entry := entries.get()) is not None:
             session.analyze(entry)
-        results.put(("ok", [v.__dict__ for v in session.result.violations]))
+            fed.append(entry)
+        results.put(("ok", session.analyze_stack(fed).as_plan_section(), len(fed)))
     except Exception as e:  # reported by the parent
-        results.put(("error", str(e)))
+        results.put(("error", str(e), 0))
     finally:
         channel.close()
 
@@ -80,22 +84,33 @@ class StreamingAnalysis:
         self.entries, self.results = context.Queue(), context.Queue()
         self.feeder = context.Process(target=_feed, args=(pack.port, project, stack, pack_config, self.entries, self.results), daemon=True)
         self.feeder.start()
+        self._ended = False
 
     def __call__(self, resource: RecordedResource) -> None:
         self.entries.put(resource_entry(resource))
 
+    def no_more_resources(self) -> None:
+        if not self._ended:
+            self._ended = True
+            self.entries.put(None)
+
     def finish(self, resources: list[dict[str, Any]]) -> dict[str, Any]:
-        self.entries.put(None)
-        status, payload = self.results.get()
+        self.no_more_resources()
+        status, payload, analyzed = self.results.get()
         self.feeder.join()
+        for queue in (self.entries, self.results):  # released now, not at interpreter exit (tools/fleet.py ends with os._exit)
+            queue.close()
+            queue.join_thread()
+        self.entries = self.results = None
         if status != "ok":
-            raise PolicyPackError(f"Analyze failed: {payload}")
-        session = PolicyPack.configure(self.pack.stub, self.project, self.stack, self.pack_config)
-        session.result.violations.extend(Violation(**v) for v in payload)
-        return session.analyze_stack(resources).as_plan_section()
+            raise PolicyPackError(f"analysis failed: {payload}")
+        if analyzed != len(resources):
+            raise PolicyPackError(f"the pack analyzed {analyzed} resources, the plan has {len(resources)}")
+        return payload
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: Optional[list[str]] = None, on_register: Optional[Callable[[RecordedResource], None]] = None) -> int:
+    """`on_register` also sees each resource as it registers (tools/fleet.py counts them for its progress line)."""
     parser = argparse.ArgumentParser(prog="python -m tools.preview", description=__doc__.split("\n\n")[0])
     parser.add_argument("stack", help="stack name, e.g. dev, prod, prod-civil")
     parser.add_argument("--json", dest="json_path", help="write the plan file here")
@@ -108,12 +123,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         raw = stack_settings(args.stack, args.config)
         pack_config = load_pack_config(args.policy_config)
-        load_config(args.stack, raw)
+        cfg = load_config(args.stack, raw)
         if os.path.exists(os.path.join(POLICY_DIR, "__main__.py")):
             pack = PolicyPack(POLICY_DIR)
         analysis = StreamingAnalysis(pack, PROJECT, args.stack, pack_config) if pack else None
-        recording = run_stack(args.stack, raw, on_register=analysis)
+        hooks = [hook for hook in (analysis, on_register) if hook is not None]
+        recording = run_stack(args.stack, raw, on_register=(lambda r: [hook(r) for hook in hooks]) if hooks else None)
+        if analysis is not None:
+            analysis.no_more_resources()  # the feeder's AnalyzeStack runs while the plan and its cost are built here
         plan = build_plan(recording)
+        plan["cost"] = cost_section(args.stack, plan["resources"], cfg.cost_assumptions)
         policy = analysis.finish(plan["resources"]) if analysis else None
     except (UsageError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -147,6 +166,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         targets = entry.get("targets", {})
         offsite = f", offsite s3://{entry['offsite']}" if entry.get("offsite") else ""
         print(f"  {namespace}: {schedules}; keep d/w/m/y {keep}; drill RPO {targets.get('rpo')} RTO {targets.get('rto')}{offsite}")
+    print("\n" + "\n".join(summary_lines(plan["cost"])))
     status = 0
     if policy is None:
         print("\nPolicies: no policy pack in policies/ yet; skipped.")

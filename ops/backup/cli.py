@@ -11,6 +11,8 @@ import sys
 import traceback
 from typing import Any, Callable, Optional, Sequence
 
+from ops.rotate.credential import Credential
+
 from .errors import EXIT_FAILED, EXIT_FAULT, EXIT_OK, EXIT_USAGE, OpsError, first_line
 from .log import Log, utc_now
 
@@ -96,7 +98,7 @@ def parser() -> argparse.ArgumentParser:
             _opt(p, "--scratch-host", "DRILL_PGHOST", "scratch PostgreSQL server", required=True)
             _opt(p, "--scratch-port", "DRILL_PGPORT", "scratch server port", default=5432, type=int)
             _opt(p, "--scratch-user", "DRILL_PGUSER", "scratch server admin (CREATEDB; need not be a superuser)", required=True)
-            _opt(p, "--scratch-password-file", "DRILL_PASSWORD_FILE", "file holding its password (else DRILL_PGPASSWORD)")
+            _opt(p, "--scratch-password-file", "DRILL_PASSWORD_FILE", "file holding its password or <login>:<password> (else DRILL_PGPASSWORD)")
             _opt(p, "--scratch-entra", "DRILL_ENTRA_AUTH", "log in with a Microsoft Entra token of the job's identity", action="store_true")
             _opt(p, "--scratch-database", "DRILL_SCRATCH_DATABASE", "an existing database to restore into, emptied before and after (default: create drill_<tenant>_<time>, then drop it)")
             _opt(p, "--scratch-container", "DRILL_SCRATCH_CONTAINER", "an existing container to unpack the filestore into, emptied before and after (default: create one, then delete it)")
@@ -125,7 +127,7 @@ def _db_options(p: argparse.ArgumentParser) -> None:
     _opt(p, "--db-port", "PGPORT", "port", default=5432, type=int)
     _opt(p, "--db-user", "PGUSER", "role that dumps (the tenant's owner role or a backup role)", required=True)
     _opt(p, "--db-name", "PGDATABASE", "tenant database", required=True)
-    _opt(p, "--db-password-file", "DB_PASSWORD_FILE", "file holding the password (else PGPASSWORD)")
+    _opt(p, "--db-password-file", "DB_PASSWORD_FILE", "file holding the password or <login>:<password> (else PGPASSWORD)")
     _opt(p, "--db-entra", "DB_ENTRA_AUTH", "log in with a Microsoft Entra token of the job's identity", action="store_true")
     _opt(p, "--db-sslmode", "PGSSLMODE", "sslmode", default="prefer")
 
@@ -154,6 +156,16 @@ def _password(file: Optional[str], env: str, entra: bool, what: str) -> Optional
     if entra:
         return _entra_token()
     return _read_secret(file, what) if file else os.environ.get(env)
+
+
+def _login(user: str, file: Optional[str], env: str, entra: bool, what: str) -> tuple[str, Optional[str]]:
+    """The login and password of a database credential. A file holds it as the tenant's Key Vault secret does
+    (ops/rotate/credential.py): `<login>:<password>` once rotated (the login may be the second login role, which acts
+    as `user`), else the bare password of `user`."""
+    if entra or not file:
+        return user, _password(file, env, entra, what)
+    credential = Credential.parse(_read_secret(file, what) or "", user)
+    return credential.login, credential.password
 
 
 def _transfer(args: argparse.Namespace):
@@ -205,8 +217,8 @@ def cmd_backup(args: argparse.Namespace, log: Log) -> int:
     from .database import PgConfig
 
     stores = _targets(args)
-    db = PgConfig(host=args.db_host, port=args.db_port, user=args.db_user, dbname=args.db_name, sslmode=args.db_sslmode,
-                  password=_password(args.db_password_file, "PGPASSWORD", args.db_entra, "database password"))
+    user, password = _login(args.db_user, args.db_password_file, "PGPASSWORD", args.db_entra, "database password")
+    db = PgConfig(host=args.db_host, port=args.db_port, user=user, dbname=args.db_name, sslmode=args.db_sslmode, password=password)
     source = _filestore_store(args, args.filestore_container, "filestore", None, None) if args.filestore_container else None
     if source is None:
         log.warning("no-filestore", detail="no --filestore-container: the set holds the database only")
@@ -245,9 +257,9 @@ def cmd_drill(args: argparse.Namespace, log: Log) -> int:
     source_label = args.source or stores[0].label
     if source_label not in labels:
         raise OpsError("configure", f"--source {source_label}: that target is not configured", exit_code=EXIT_USAGE)
-    scratch_db = PgConfig(host=args.scratch_host, port=args.scratch_port, user=args.scratch_user, dbname=args.scratch_maintenance_db,
-                          sslmode=args.scratch_sslmode, label="scratch-database",
-                          password=_password(args.scratch_password_file, "DRILL_PGPASSWORD", args.scratch_entra, "scratch password"))
+    user, password = _login(args.scratch_user, args.scratch_password_file, "DRILL_PGPASSWORD", args.scratch_entra, "scratch password")
+    scratch_db = PgConfig(host=args.scratch_host, port=args.scratch_port, user=user, dbname=args.scratch_maintenance_db,
+                          sslmode=args.scratch_sslmode, label="scratch-database", password=password)
     has_account = any((args.scratch_account_url, args.scratch_connection_string, args.filestore_account_url, args.filestore_connection_string))
 
     def scratch_container(name: str):
@@ -285,10 +297,14 @@ COMMANDS = {"backup": cmd_backup, "verify": cmd_verify, "drill": cmd_drill, "pru
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = parser().parse_args(argv)
+    return dispatch(parser().parse_args(argv), COMMANDS)
+
+
+def dispatch(args: argparse.Namespace, commands: dict[str, Callable[[argparse.Namespace, Log], int]]) -> int:
+    """Run the chosen command; a fault is one JSON line on stderr and its exit code, never a traceback (ops.refresh too)."""
     log = Log(progress_interval=args.progress_interval)
     try:
-        return COMMANDS[args.command](args, log)
+        return commands[args.command](args, log)
     except OpsError as error:
         log.error("failed", message=error.line(), **error.fields())
         return error.exit_code

@@ -300,13 +300,15 @@ OLD_SERVER_SKIP = b"SET transaction_timeout = 0;\n"
 
 
 def restore(pg_restore: str, db: PgConfig, dbname: str, chunks: Iterable[bytes], cancel: threading.Event,
-            psql: Optional[str] = None) -> None:
+            psql: Optional[str] = None, psql_options: tuple[str, ...] = ()) -> None:
     """pg_restore of a custom-format archive streamed on stdin, as a non-superuser: objects owned by the restoring
     role, no grants, no tablespaces, publications, subscriptions or security labels (a scratch copy needs none and a
     non-superuser may create none); the first error stops it.
 
     With `psql` (a server older than pg_restore's transaction_timeout, i.e. PostgreSQL 16), pg_restore writes the
-    SQL script, that one SET is dropped from its preamble, and psql (ON_ERROR_STOP) runs it."""
+    SQL script, that one SET is dropped from its preamble, and psql (ON_ERROR_STOP) runs it. `psql_options` go to
+    psql before the database name (ops.refresh: `--single-transaction -f pre.sql -f - -f post.sql`, the script read
+    from stdin between files of its own, all in one transaction)."""
     env = db.libpq_env(dbname)
     procs: list[subprocess.Popen] = []
     try:
@@ -318,7 +320,7 @@ def restore(pg_restore: str, db: PgConfig, dbname: str, chunks: Iterable[bytes],
             restorer = subprocess.Popen([pg_restore, *RESTORE_FLAGS, "--file=-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, env=env)
             procs.append(restorer)
-            runner = subprocess.Popen([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dbname], stdin=subprocess.PIPE,
+            runner = subprocess.Popen([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", *psql_options, "-d", dbname], stdin=subprocess.PIPE,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
             procs.append(runner)
     except OSError as error:

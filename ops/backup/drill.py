@@ -44,13 +44,16 @@ def scratch_names(tenant: str, moment: datetime.datetime) -> tuple[str, str]:
 
 
 class _Checks:
+    event = "drill-check"  # the log event of each check (ops.refresh logs its own as refresh-check)
+
     def __init__(self, log: Log):
         self.items: list[dict[str, Any]] = []
         self.log = log
 
-    def add(self, name: str, ok: bool, **detail: Any) -> None:
+    def add(self, name: str, ok: bool, **detail: Any) -> bool:
         self.items.append({"name": name, "ok": ok, **detail})
-        (self.log.info if ok else self.log.error)("drill-check", check=name, ok=ok, **detail)
+        (self.log.info if ok else self.log.error)(self.event, check=name, ok=ok, **detail)
+        return ok
 
     @property
     def failed(self) -> list[str]:

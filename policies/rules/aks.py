@@ -1,5 +1,6 @@
 """AKS clusters and agent pools."""
 import ipaddress
+import re
 
 from .common import CIS_K8S, PRODUCTION, RESILIENCE, Rule, get, need
 
@@ -10,20 +11,69 @@ ZONES = {"1", "2", "3"}
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in str(version).split(".") if x.isdigit())
+    """`1.32`, `1.32.4` or `v1.32` -> (1, 32[, 4]); () when it is not a version."""
+    text = str(version).strip().lower().removeprefix("v")
+    return tuple(int(x) for x in text.split(".")) if re.fullmatch(r"\d+(\.\d+){1,2}", text) else ()
+
+
+def _versions(p, c):
+    """Every version the resource pins: the cluster's kubernetesVersion, each inline pool's orchestratorVersion, a
+    standalone pool's. An omitted version is not a violation: the cluster gets AKS's default version (always a supported
+    one: https://learn.microsoft.com/azure/aks/supported-kubernetes-versions) and a pool follows the control plane."""
+    if c.type == POOL:
+        pinned = [(f"pool {p.get('agentPoolName') or c.name!r}", p.get("orchestratorVersion"))]
+    else:
+        pinned = [("cluster", p.get("kubernetesVersion"))] + [(f"pool {pool.get('name')!r}", pool.get("orchestratorVersion")) for pool in p.get("agentPoolProfiles") or []]
+    minimum = _version_tuple(c.config.get("minVersion", "1.32"))
+    return [f"{what} runs Kubernetes {version!r}, older than {c.config.get('minVersion', '1.32')}" if _version_tuple(version) else f"{what} names no Kubernetes version: {version!r}"
+            for what, version in pinned if version is not None and not (_version_tuple(version) and _version_tuple(version)[:2] >= minimum[:2])]
+
+
+def _node_public_ips(p, c):
+    return [f"pool {pool.get('name') or pool.get('agentPoolName') or c.name!r} gives every node a public IP (enableNodePublicIP)"
+            for pool in _pools(p) if pool.get("enableNodePublicIP") is True]
+
+
+def _node_os_upgrades(p, c):
+    """nodeOSUpgradeChannel defaults to NodeImage (ManagedClusterAutoUpgradeProfile in the AKS API); None and Unmanaged
+    leave node images unpatched by AKS (https://learn.microsoft.com/azure/aks/auto-upgrade-node-os-image)."""
+    channel = get(p, "autoUpgradeProfile.nodeOSUpgradeChannel")
+    return [] if channel is None or str(channel).lower() in ("nodeimage", "securitypatch") else [f"autoUpgradeProfile.nodeOSUpgradeChannel is {channel!r}; NodeImage or SecurityPatch required"]
+
+
+def _azure_policy_addon(p, c):
+    """Add-on keys are matched without case (the AKS API accepts `azurepolicy` and `azurePolicy`)."""
+    addons = {str(k).lower(): v for k, v in (p.get("addonProfiles") or {}).items()}
+    return need((addons.get("azurepolicy") or {}).get("enabled") is True, "addonProfiles.azurepolicy is not enabled: nothing checks what Flux or a person applies")
+
+
+def _wide(ranges, minimum: int) -> list[str]:
+    """Ranges wider than /minimum (IPv4 or IPv6: 0.0.0.0/0 and ::/0 are the widest), or not a range at all."""
+    wide = []
+    for r in ranges:
+        try:
+            network = ipaddress.ip_network(str(r).strip(), strict=False)
+        except ValueError:
+            wide.append(r)
+            continue
+        if network.prefixlen < minimum:
+            wide.append(r)
+    return wide
 
 
 def _api_server(p, c):
+    """Only enablePrivateCluster removes the public endpoint. API Server VNet Integration alone keeps it public
+    (https://learn.microsoft.com/azure/aks/api-server-vnet-integration), and then authorizedIPRanges decide who reaches it."""
     access = p.get("apiServerAccessProfile") or {}
-    if access.get("enablePrivateCluster") is True or access.get("enableVnetIntegration") is True and not access.get("authorizedIPRanges"):
+    if access.get("enablePrivateCluster") is True:
         return []
     if c.production:
-        return ["production API servers are private (enablePrivateCluster) or VNet-integrated"]
+        return ["production API servers are private (apiServerAccessProfile.enablePrivateCluster)"]
     ranges = list(access.get("authorizedIPRanges") or [])
     if not ranges:
         return ["the public API server admits every address: set apiServerAccessProfile.authorizedIPRanges"]
-    wide = [r for r in ranges if ipaddress.ip_network(r, strict=False).prefixlen < int(c.config.get("minPrefixLength", 16))]
-    return [f"authorizedIPRanges {wide} are too wide"] if wide else []
+    wide = _wide(ranges, int(c.config.get("minPrefixLength", 16)))
+    return [f"authorizedIPRanges {wide} are too wide" + (" (the API server is public even with VNet integration)" if access.get("enableVnetIntegration") else "")] if wide else []
 
 
 def _pools(p):
@@ -107,14 +157,34 @@ RULES = [
     ),
     Rule(
         "aks-supported-kubernetes-version",
-        "AKS runs a supported Kubernetes version (1.32 or newer by default).",
+        "AKS pins no Kubernetes version older than 1.32 (by default) on the cluster or any pool, inline or standalone; an omitted version follows AKS's default or the control plane.",
         [CLUSTER, POOL],
-        lambda p, c: need(
-            _version_tuple(p.get("kubernetesVersion") or p.get("orchestratorVersion") or "0") >= _version_tuple(c.config.get("minVersion", "1.32")),
-            f"Kubernetes {p.get('kubernetesVersion') or p.get('orchestratorVersion')!r} is older than {c.config.get('minVersion', '1.32')}",
-        ),
-        control="PV-5", remediation="Raise kubernetesVersion.", url=URL,
+        _versions,
+        control="PV-5", remediation="Raise kubernetesVersion and every orchestratorVersion (or omit a pool's to follow the cluster).", url=URL,
         config={"minVersion": {"type": "string", "default": "1.32"}},
+    ),
+    Rule(
+        "aks-no-node-public-ip",
+        "No AKS node pool (inline or standalone) gives its nodes public IPs.",
+        [CLUSTER, POOL],
+        _node_public_ips,
+        control="NS-2", checkov="CKV_AZURE_143", remediation="Remove enableNodePublicIP; reach nodes through the VNet.", url=URL,
+    ),
+    Rule(
+        "aks-node-os-upgrades",
+        "AKS node images are patched automatically (nodeOSUpgradeChannel NodeImage or SecurityPatch, never None or Unmanaged).",
+        [CLUSTER],
+        _node_os_upgrades,
+        control="PV-6", remediation="Set autoUpgradeProfile.nodeOSUpgradeChannel to NodeImage and a maintenance window.",
+        url="https://learn.microsoft.com/azure/aks/auto-upgrade-node-os-image",
+    ),
+    Rule(
+        "aks-azure-policy-addon",
+        "Advisory: the Azure Policy add-on is on, so admission-time guardrails check what Pulumi does not deploy.",
+        [CLUSTER],
+        _azure_policy_addon,
+        advisory=True, control="PV-2", checkov="CKV_AZURE_116", remediation="Enable addonProfiles.azurepolicy.",
+        url="https://learn.microsoft.com/azure/governance/policy/concepts/policy-for-kubernetes",
     ),
     Rule(
         "aks-encryption-at-host",

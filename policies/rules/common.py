@@ -8,6 +8,7 @@ is fixed, so the tier split is made here, visibly, rather than hidden in a messa
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
+from pulumi_policy.proxy import UnknownValueError
 from pulumi_policy import (
     EnforcementLevel,
     PolicyComplianceFramework,
@@ -73,6 +74,13 @@ class Context:
     config: Mapping[str, Any]
     name: str
     urn: str
+    type: str = ""  # the resource's type token (`kubernetes:apps/v1:DeploymentPatch`); empty for stack policies
+    provider: Mapping[str, Any] = field(default_factory=dict)  # the inputs of the resource's provider (a Kubernetes provider's `namespace`)
+
+    @property
+    def patch(self) -> bool:
+        """A Kubernetes `*Patch` resource: a field it omits is left as it is on the server, so only what it sets is judged."""
+        return self.type.startswith("kubernetes:") and self.type.endswith("Patch")
 
     @property
     def production(self) -> bool:
@@ -94,6 +102,7 @@ class Metadata:
     remediation: str = ""
     url: str = ""
     config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    advisory: bool = False  # a security rule that warns (advisory) instead of blocking
 
 
 @dataclass(frozen=True)
@@ -153,7 +162,8 @@ def _resource_policy(rule: Rule, name: str, tiers: Sequence[str], level: Enforce
         tier = tier_of(args.urn, config)
         if tier not in tiers:
             args.not_applicable(f"applies to {' and '.join(tiers)} stacks only")
-        for message in rule.check(args.props, Context(tier, config, args.name, args.urn)):
+        provider = args.provider.props if args.provider is not None else {}
+        for message in rule.check(args.props, Context(tier, config, args.name, args.urn, args.resource_type, provider)):
             report(message)
 
     return ResourceValidationPolicy(validate=validate, **_policy_metadata(rule, name, rule.description, tiers, level, rule.category))
@@ -165,7 +175,7 @@ def _tiers_doc(tiers: Sequence[str]) -> str:
 
 def policies_for(rule: Rule) -> list[ResourceValidationPolicy]:
     if rule.category == SECURITY:
-        return [_resource_policy(rule, rule.name, rule.tiers, EnforcementLevel.MANDATORY)]
+        return [_resource_policy(rule, rule.name, rule.tiers, EnforcementLevel.ADVISORY if rule.advisory else EnforcementLevel.MANDATORY)]
     made = []
     if PRODUCTION in rule.tiers:
         made.append(_resource_policy(rule, rule.name, (PRODUCTION,), EnforcementLevel.MANDATORY))
@@ -193,11 +203,29 @@ def stack_policy(rule: StackRule) -> StackValidationPolicy:
         for message, urn in rule.check(args.resources, context):
             report(message, urn)
 
-    return StackValidationPolicy(
-        validate=validate, **_policy_metadata(rule, rule.name, rule.description, rule.tiers, EnforcementLevel.MANDATORY, "stack")
-    )
+    level = EnforcementLevel.ADVISORY if rule.advisory else EnforcementLevel.MANDATORY
+    return StackValidationPolicy(validate=validate, **_policy_metadata(rule, rule.name, rule.description, rule.tiers, level, "stack"))
 
 
 def need(condition: bool, message: str) -> list[str]:
     """One violation message when `condition` does not hold."""
     return [] if condition else [message]
+
+
+UNKNOWN = object()  # a value the engine does not know yet (preview)
+
+
+def known(read: Callable[[], Any], unknown: Any = UNKNOWN) -> Any:
+    """`read()`, or `unknown` when it touches a value not known during preview (reading one raises)."""
+    try:
+        return read()
+    except UnknownValueError:
+        return unknown
+
+
+def per_resource(resources: Iterable[Any], judge: Callable[[Any], Iterable[tuple[str, Optional[str]]]]):
+    """A stack rule's findings resource by resource; one whose judged values are unknown (preview) is skipped rather than
+    stopping the rule for the whole stack: the rule judges it when its values are known, at `pulumi up`."""
+    for r in resources:
+        yield from known(lambda: list(judge(r)), [])
+

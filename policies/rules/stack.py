@@ -1,7 +1,7 @@
 """Stack policies: properties of the whole stack that no single resource shows."""
 from collections import defaultdict
 
-from .common import PRODUCTION, StackRule, get
+from .common import PRODUCTION, UNKNOWN as UNKNOWN_VALUE, StackRule, get, known, per_resource
 
 LOCK = "azure-native:authorization:ManagementLockByScope"
 DIAGNOSTIC = "azure-native:monitor:DiagnosticSetting"
@@ -18,17 +18,22 @@ STATEFUL = {
     "azure-native:redis:Redis": ("redis", "name"),
     "azure-native:dataprotection:BackupVault": ("backupVaults", "vaultName"),
 }
-# Resources that offer diagnostic settings, and where their setting attaches below the resource id.
+# Resources that offer diagnostic settings, where their setting attaches below the resource id, and the log categories
+# that count (any one enabled; the allLogs and audit category groups always count). Categories per resource type:
+# https://learn.microsoft.com/azure/azure-monitor/reference/logs-index. An empty tuple: the resource exports metrics
+# only (an Azure Managed Redis cluster; its logs are on the database), so an enabled metric category counts.
 DIAGNOSABLE = {
-    "azure-native:keyvault:Vault": ("vaults", "vaultName", ""),
-    "azure-native:dbforpostgresql:Server": ("flexibleServers", "serverName", ""),
-    "azure-native:storage:StorageAccount": ("storageAccounts", "accountName", "/blobServices/default"),
-    "azure-native:redisenterprise:RedisEnterprise": ("redisEnterprise", "clusterName", ""),
-    "azure-native:containerservice:ManagedCluster": ("managedClusters", "resourceName", ""),
-    "azure-native:network:NetworkSecurityGroup": ("networkSecurityGroups", "networkSecurityGroupName", ""),
-    "azure-native:redis:Redis": ("redis", "name", ""),
+    "azure-native:keyvault:Vault": ("vaults", "vaultName", "", ("AuditEvent",)),
+    "azure-native:dbforpostgresql:Server": ("flexibleServers", "serverName", "", ("PostgreSQLLogs",)),
+    "azure-native:storage:StorageAccount": ("storageAccounts", "accountName", "/blobServices/default", ("StorageRead", "StorageWrite", "StorageDelete")),
+    "azure-native:redisenterprise:RedisEnterprise": ("redisEnterprise", "clusterName", "", ()),
+    "azure-native:containerservice:ManagedCluster": ("managedClusters", "resourceName", "", ("kube-audit", "kube-audit-admin")),
+    "azure-native:network:NetworkSecurityGroup": ("networkSecurityGroups", "networkSecurityGroupName", "", ("NetworkSecurityGroupEvent", "NetworkSecurityGroupRuleCounter")),
+    "azure-native:redis:Redis": ("redis", "name", "", ("ConnectedClientList",)),
+    "azure-native:containerregistry:Registry": ("registries", "registryName", "", ("ContainerRegistryLoginEvents", "ContainerRegistryRepositoryEvents")),
+    "azure-native:dataprotection:BackupVault": ("backupVaults", "vaultName", "", ("CoreAzureBackup", "AddonAzureBackupJobs")),
 }
-
+COUNTING_GROUPS = {"alllogs", "audit"}
 
 def _of(resources, type_):
     return [r for r in resources if r.resource_type == type_]
@@ -81,19 +86,43 @@ def _namespace_guardrails(resources, c):
             yield f"tenant namespace {name!r} has no default-deny NetworkPolicy (empty podSelector, Ingress and Egress, no rules)", ns.urn
 
 
+def _enabled(entries) -> list:
+    return [e for e in entries or [] if e.get("enabled") is True]
+
+
+def _exports(setting, categories) -> bool:
+    """The setting sends logs the rule counts: an enabled allLogs/audit group or one of `categories`, or, for a
+    metrics-only resource, an enabled metric category. A category with enabled: false sends nothing."""
+    logs = _enabled(setting.props.get("logs"))
+    if not categories:
+        return bool(_enabled(setting.props.get("metrics")))
+    wanted = {x.lower() for x in categories}
+    return any(str(e.get("categoryGroup", "")).lower() in COUNTING_GROUPS or str(e.get("category", "")).lower() in wanted for e in logs)
+
+
+def _targets(setting, r, tail: str) -> bool:
+    """The setting is on `r`: by its resourceUri, or (the id of a resource not created yet is unknown during preview)
+    by the resource it was computed from."""
+    uri = known(lambda: str(setting.props.get("resourceUri", "")).lower().rstrip("/"))
+    if uri is not UNKNOWN_VALUE:
+        return uri.endswith(tail)
+    deps = setting.property_dependencies.get("resourceUri") if "resourceUri" in setting.property_dependencies else setting.dependencies
+    return any(d.urn == r.urn for d in deps or [])
+
+
 def _diagnostics(resources, c):
-    settings = [
-        str(r.props.get("resourceUri", ""))
-        for r in _of(resources, DIAGNOSTIC)
-        if "/Microsoft.OperationalInsights/workspaces/" in str(r.props.get("workspaceId", ""))
-    ]
-    for r in resources:
+    settings = [s for s in _of(resources, DIAGNOSTIC)
+                if known(lambda s=s: "/microsoft.operationalinsights/workspaces/" in str(s.props.get("workspaceId", "")).lower(), True)]
+
+    def judge(r):
         if r.resource_type not in DIAGNOSABLE:
-            continue
-        segment, key, child = DIAGNOSABLE[r.resource_type]
-        target = _arm_tail(r, segment, key) + child
-        if not any(s.endswith(target) for s in settings):
-            yield f"{r.resource_type} {r.name!r} sends no diagnostics to a Log Analytics workspace", r.urn
+            return
+        segment, key, child, categories = DIAGNOSABLE[r.resource_type]
+        tail = (_arm_tail(r, segment, key) + child).lower()
+        if not any(_targets(s, r, tail) and known(lambda s=s: _exports(s, categories), True) for s in settings):
+            yield f"{r.resource_type} {r.name!r} sends no {' or '.join(categories) or 'metrics'} logs (allLogs/audit) to a Log Analytics workspace", r.urn
+
+    yield from per_resource(resources, judge)
 
 
 def _isolation(resources, c):
@@ -134,15 +163,22 @@ def _immutable_backups(resources, c):
             yield f"backup container in account {account!r} has no immutability policy", r.urn
 
 
-def _secure_transport(resources, c):
-    enforced = {
-        r.props.get("serverName")
-        for r in _of(resources, "azure-native:dbforpostgresql:Configuration")
-        if r.props.get("configurationName") == "require_secure_transport" and str(r.props.get("value")).lower() == "on"
-    }
-    for r in _of(resources, "azure-native:dbforpostgresql:Server"):
-        if r.props.get("createMode") != "Replica" and r.props.get("serverName") not in enforced:
-            yield f"PostgreSQL server {r.props.get('serverName')!r} does not set require_secure_transport=on", r.urn
+def _servers_without(parameter: str, is_on, what: str):
+    """A check that every PostgreSQL server (not a replica: it takes its primary's parameters) sets `parameter` on
+    through a Configuration resource (server parameter names are case-insensitive)."""
+    def check(resources, c):
+        on = {r.props.get("serverName") for r in _of(resources, "azure-native:dbforpostgresql:Configuration")
+              if str(r.props.get("configurationName", "")).lower() == parameter and is_on(str(r.props.get("value", "")).strip().lower())}
+        for r in _of(resources, "azure-native:dbforpostgresql:Server"):
+            if r.props.get("createMode") != "Replica" and r.props.get("serverName") not in on:
+                yield f"PostgreSQL server {r.props.get('serverName')!r} does not set {what}", r.urn
+    return check
+
+
+def _logs_connections(value: str) -> bool:
+    """log_connections is a boolean up to PostgreSQL 17 and a list of aspects from 18 (`receipt,authentication,...`,
+    `all`, or '' for none): https://www.postgresql.org/docs/18/runtime-config-logging.html#GUC-LOG-CONNECTIONS."""
+    return value not in ("off", "false", "no", "0", "", "none")
 
 
 RULES = [
@@ -159,7 +195,7 @@ RULES = [
     ),
     StackRule(
         "diagnostic-settings-present",
-        "Every resource that offers diagnostic settings sends them to the Log Analytics workspace.",
+        "Every resource that offers diagnostic settings sends its audit logs (enabled categories, or the allLogs/audit group) to the Log Analytics workspace.",
         _diagnostics, control="LT-3", remediation="Pass diagnostics to the component.",
         url="https://learn.microsoft.com/azure/azure-monitor/essentials/diagnostic-settings",
     ),
@@ -177,6 +213,13 @@ RULES = [
     StackRule(
         "postgres-secure-transport-enforced",
         "Every PostgreSQL server sets require_secure_transport=on explicitly.",
-        _secure_transport, control="DP-3", checkov="CKV_AZURE_29", remediation="Keep PostgresServer's server parameters.", url="",
+        _servers_without("require_secure_transport", lambda v: v == "on", "require_secure_transport=on"), control="DP-3", checkov="CKV_AZURE_29", remediation="Keep PostgresServer's server parameters.", url="",
+    ),
+    StackRule(
+        "postgres-log-connections",
+        "Advisory: every PostgreSQL server logs connections (log_connections on, set explicitly; never turned off).",
+        _servers_without("log_connections", _logs_connections, "log_connections on"), advisory=True, control="LT-3", checkov="CKV_AZURE_31",
+        remediation="Keep PostgresServer's server parameters (log_connections on).",
+        url="https://www.postgresql.org/docs/current/runtime-config-logging.html#GUC-LOG-CONNECTIONS",
     ),
 ]
