@@ -272,7 +272,26 @@ class DatabaseBootstrapArgs:
     admin_login: str
     postgres_fqdn: pulumi.Input[str]
     postgres_cidr: str
+    environments: int = 1  # tenant environments of the stack: the namespace's quota grows with them
     labels: Mapping[str, str] = field(default_factory=dict)
+
+
+# What one bootstrap Job's container reserves (requests, limits): CPU in millicores, memory in MiB.
+JOB_RESOURCES = ((50, 64), (200, 128))
+
+
+def quota(environments: int) -> dict[str, str]:
+    """Room for everything this namespace may run at once: each environment's bootstrap Job (a `pulumi up`) and password
+    rotation, and the stack-wide rotations (components/rotation_jobs.py), all of which fall due the same night."""
+    from .rotation_jobs import CPU_M, MEMORY_MIB, PLATFORM_KINDS
+
+    rotation = ((CPU_M, MEMORY_MIB), (5 * CPU_M, MEMORY_MIB))
+    pods = [JOB_RESOURCES, rotation] * environments + [rotation] * len(PLATFORM_KINDS)
+    hard = {"pods": str(max(20, len(pods)))}
+    for i, kind in enumerate(("requests", "limits")):
+        hard[f"{kind}.cpu"] = f"{sum(p[i][0] for p in pods)}m"
+        hard[f"{kind}.memory"] = f"{sum(p[i][1] for p in pods)}Mi"
+    return hard
 
 
 class DatabaseBootstrap(pulumi.ComponentResource):
@@ -318,13 +337,14 @@ class DatabaseBootstrap(pulumi.ComponentResource):
         k8s.core.v1.ResourceQuota(
             f"{name}-quota",
             metadata=self._meta("bootstrap-quota"),
-            spec=api({"hard": {"requests.cpu": "2", "requests.memory": "2Gi", "limits.cpu": "4", "limits.memory": "4Gi", "pods": "20"}}),
+            spec=api({"hard": quota(args.environments)}),
             opts=self._opts,
         )
         k8s.core.v1.LimitRange(
             f"{name}-limits",
             metadata=self._meta("bootstrap-limits"),
-            spec=api({"limits": [{"type": "Container", "defaultRequest": {"cpu": "50m", "memory": "64Mi"}, "default": {"cpu": "200m", "memory": "128Mi"}}]}),
+            spec=api({"limits": [{"type": "Container", "defaultRequest": {"cpu": f"{JOB_RESOURCES[0][0]}m", "memory": f"{JOB_RESOURCES[0][1]}Mi"},
+                                  "default": {"cpu": f"{JOB_RESOURCES[1][0]}m", "memory": f"{JOB_RESOURCES[1][1]}Mi"}}]}),
             opts=self._opts,
         )
         self.register_outputs({"namespace": NAMESPACE})
@@ -394,7 +414,7 @@ class DatabaseBootstrap(pulumi.ComponentResource):
                                     {"name": "TENANT_REFRESH_DATABASE", "value": _database_name(refresh_database_name) if refresh_database_name else ""},
                                     {"name": "TENANT_PASSWORD_FILE", "value": f"{SECRETS_DIR}/tenant-password"},
                                 ],
-                                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
+                                "resources": {kind: {"cpu": f"{cpu}m", "memory": f"{mib}Mi"} for kind, (cpu, mib) in zip(("requests", "limits"), JOB_RESOURCES)},
                                 "securityContext": {
                                     "allowPrivilegeEscalation": False,
                                     "readOnlyRootFilesystem": True,

@@ -1,6 +1,7 @@
 """The interfaces every component shares, with the same names everywhere (as Azure Verified Modules do):
 `tags`, `lock`, `diagnostics`, `private_access` and role assignments.
 """
+import uuid
 from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
@@ -124,17 +125,22 @@ def private_endpoint(
 def role_assignment(
     name: str,
     scope: pulumi.Input[str],
-    role: str,
+    role: "str | authorization.RoleDefinition",
     principal_id: pulumi.Input[str],
     parent: pulumi.Resource,
     principal_type: Optional[str] = "ServicePrincipal",
     condition: Optional[str] = None,
     description: Optional[str] = None,
 ) -> authorization.RoleAssignment:
-    """Grant a built-in role (by name, see ROLES) on exactly `scope`, narrowed by an ABAC `condition` when given."""
-    role_definition_id = pulumi.Output.from_input(scope).apply(
-        lambda s: f"/subscriptions/{s.split('/')[2]}/providers/Microsoft.Authorization/roleDefinitions/{ROLES[role]}"
-    )
+    """Grant a built-in role (by name, see ROLES) or one of the stack's custom roles (custom_role) on exactly `scope`,
+    narrowed by an ABAC `condition` when given."""
+    if isinstance(role, str):
+        role_definition_id: pulumi.Input[str] = pulumi.Output.from_input(scope).apply(
+            lambda s: f"/subscriptions/{s.split('/')[2]}/providers/Microsoft.Authorization/roleDefinitions/{ROLES[role]}"
+        )
+        label: pulumi.Input[str] = role
+    else:
+        role_definition_id, label = role.id, role.role_name.apply(lambda n: n or "")
     return authorization.RoleAssignment(
         f"{name}-role",
         scope=scope,
@@ -143,7 +149,25 @@ def role_assignment(
         principal_type=principal_type,
         condition=condition,
         condition_version="2.0" if condition else None,
-        description=description or f"odoo-platform: {role}",
+        description=description or pulumi.Output.concat("odoo-platform: ", label),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def custom_role(name: str, role_name: str, subscription_id: pulumi.Input[str], actions: Sequence[str], description: str,
+                parent: pulumi.Resource) -> authorization.RoleDefinition:
+    """A custom role holding exactly `actions`, assignable in this subscription. Its id is a UUID derived from
+    `role_name` (unique in the tenant, so it names the stack): the same on every run, as ARM wants a GUID chosen by the caller."""
+    scope = pulumi.Output.concat("/subscriptions/", subscription_id)
+    return authorization.RoleDefinition(
+        f"{name}-role-definition",
+        role_definition_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"odoo-platform/{role_name}")),
+        role_name=role_name,
+        role_type="CustomRole",
+        description=description,
+        scope=scope,
+        assignable_scopes=[scope],
+        permissions=[authorization.PermissionArgs(actions=list(actions))],
         opts=pulumi.ResourceOptions(parent=parent),
     )
 

@@ -1,7 +1,7 @@
 """Multi-tenant non-production: one shared platform, every business unit's environments on it."""
 from .config import StackConfig
 from .refresh import export_endpoints
-from .shared import budgets, export_platform, observability, platform, tenant_environment
+from .shared import budgets, export_platform, observability, platform, platform_rotations, tenant_environment
 
 
 def build(cfg: StackConfig) -> None:
@@ -9,3 +9,4 @@ def build(cfg: StackConfig) -> None:
     budgets(shared, observability(shared))
     export_endpoints(shared)
     export_platform(shared, {t.key: tenant_environment(shared, t) for t in cfg.tenants})
+    platform_rotations(shared, cfg.tenants)

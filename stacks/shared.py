@@ -28,7 +28,7 @@ from components.observability import AlertTarget, MaintenanceSuppression, Observ
 from components.prometheus_rules import Slo, TenantWatch
 from components.severity import CRITICALITIES, BusinessWindow
 from components.naming import TenantNames
-from components.interfaces import role_assignment
+from components.interfaces import custom_role, role_assignment
 from components.odoo_tenant import TLS_SECRET, DataServices, OdooTenant, OdooTenantArgs, TenantSecrets, WorkingHours
 from components.postgres import ADMIN_LOGIN, PASSWORD_SPECIALS, PostgresReplica, PostgresServer, PostgresServerArgs
 from components.redis import RedisCache, RedisCacheArgs
@@ -36,6 +36,7 @@ from components.refresh import with_refresh_allowance
 from components.registry import ContainerRegistry, ContainerRegistryArgs
 from components.rotation import ODOO_ADMIN_PASSWORD, POSTGRES_ADMIN_PASSWORD, REDIS_ACCESS_KEY, TENANT_DB_PASSWORD
 from components.rotation_jobs import RotationJobs, RotationJobsArgs
+from components.rotation_jobs import platform_service_account
 from components.rotation_jobs import service_account as rotation_service_account
 from components.storage import BACKUPS, ObjectStorage, ObjectStorageArgs
 from components.tier import lock_for
@@ -293,6 +294,7 @@ def platform(cfg: StackConfig) -> Platform:
             admin_login=ADMIN_LOGIN,
             postgres_fqdn=postgres.fqdn,
             postgres_cidr=subnets.postgres,
+            environments=len(cfg.tenants),
         ),
     )
     storage = object_storage(cfg, zone)
@@ -522,6 +524,42 @@ def password_rotation(shared: Platform, tenant: TenantNames, db_password: keyvau
     ]
     shared.rotation.tenant(tenant, identity.client_id, db_password.name, shared.cfg.secret_rotation.lifetime(TENANT_DB_PASSWORD),
                            depends_on=[*depends_on, *grants, db_password, *shared.bootstrap_grants])
+
+
+# What each stack-wide rotation may do through ARM, on its resource only; and reading the status of the long-running
+# operation it started, at subscription scope, where ARM serves it (.../providers/<RP>/locations/<region>/...).
+# Operation names: learn.microsoft.com/azure/role-based-access-control/permissions/databases.
+ROTATION_ACTIONS = {
+    REDIS_ACCESS_KEY: ["Microsoft.Cache/redisEnterprise/databases/listKeys/action", "Microsoft.Cache/redisEnterprise/databases/regenerateKey/action"],
+    POSTGRES_ADMIN_PASSWORD: ["Microsoft.DBforPostgreSQL/flexibleServers/read", "Microsoft.DBforPostgreSQL/flexibleServers/write"],
+}
+OPERATION_STATUS_ACTIONS = [
+    "Microsoft.Cache/locations/operationsStatus/read", "Microsoft.Cache/locations/asyncOperations/read", "Microsoft.Cache/locations/operationResults/read",
+    "Microsoft.DBforPostgreSQL/locations/azureAsyncOperation/read", "Microsoft.DBforPostgreSQL/locations/operationResults/read",
+]
+
+
+def platform_rotations(shared: Platform, tenants: list[TenantNames]) -> None:
+    """The Redis access key's and the PostgreSQL admin password's rotations (components/rotation_jobs.py): each its own
+    identity with Key Vault Secrets Officer on its secret and a custom role on its resource. The Redis run restarts
+    Odoo in every environment of `tenants`."""
+    cfg, zone, postgres, redis = shared.cfg, shared.zone, shared.postgres, shared.redis
+    base = cfg.naming.base
+    status_reader = custom_role("rotation-operation-status", f"odoo-platform {base} operation status reader", shared.subscription_id,
+                                OPERATION_STATUS_ACTIONS, "Reads the status of the long-running operations the secret rotations start.", zone)
+    subscription = pulumi.Output.concat("/subscriptions/", shared.subscription_id)
+    rotated = {REDIS_ACCESS_KEY: (redis.database.id, redis.access_key_secret), POSTGRES_ADMIN_PASSWORD: (postgres.server.id, postgres.admin_secret)}
+    for kind, (resource_id, secret) in rotated.items():
+        identity = shared.aks.workload_identity(f"rotate-{kind}", BOOTSTRAP_NAMESPACE, platform_service_account(kind), zone.resource_groups["management"].name)
+        role = custom_role(f"rotation-{kind}", f"odoo-platform {base} {kind} rotation", shared.subscription_id, ROTATION_ACTIONS[kind],
+                           f"Rotates the {kind} of one resource (ops/rotate).", zone)
+        grants: list[pulumi.Resource] = [
+            role_assignment(f"rotate-{kind}-kv", secret.id, "Key Vault Secrets Officer", identity.principal_id, zone),
+            role_assignment(f"rotate-{kind}-arm", resource_id, role, identity.principal_id, zone),
+            role_assignment(f"rotate-{kind}-status", subscription, status_reader, identity.principal_id, zone),
+        ]
+        shared.rotation.platform(kind, identity.client_id, secret.name, cfg.secret_rotation.lifetime(kind), resource_id,
+                                 tenants=tenants if kind == REDIS_ACCESS_KEY else (), depends_on=[*grants, secret, *shared.bootstrap_grants])
 
 
 def working_hours(cfg: StackConfig) -> Optional[WorkingHours]:

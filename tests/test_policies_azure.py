@@ -20,6 +20,27 @@ def grant(role: str, scope: str, principal_type="ServicePrincipal", role_form=No
     return entry("dev", ASSIGNMENT, inputs | ({} if principal_type is None else {"principalType": principal_type}), "grant") | extra
 
 
+DEFINITION = T + "authorization:RoleDefinition"
+CUSTOM = "6f1c9a52-0d3e-5b7a-9c41-2f8e7d6b5a30"
+
+
+def custom(*actions: str, data_actions=(), guid=CUSTOM) -> dict:
+    inputs = {"roleDefinitionId": guid, "roleName": "odoo-platform custom", "scope": SUBSCRIPTION, "assignableScopes": [SUBSCRIPTION],
+              "permissions": [{"actions": list(actions)} | ({"dataActions": list(data_actions)} if data_actions else {})]}
+    return entry("dev", DEFINITION, inputs, f"custom-{guid[:4]}")
+
+
+def custom_grant(scope: str, definition: dict, by_dependency: bool = False) -> dict:
+    """A grant of `definition`: by its id, or (preview: the id is not known yet) by depending on it."""
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+
+    if by_dependency:
+        return grant(CUSTOM, scope, role_form=UNKNOWN_STRING_VALUE, dependencies=[definition["urn"]])
+    return grant(CUSTOM, scope, role_form=ROLE_PATH + definition["inputs"]["roleDefinitionId"])
+
+
+STATUS_READER = custom("Microsoft.Cache/locations/operationsStatus/read", "Microsoft.DBforPostgreSQL/locations/azureAsyncOperation/read")
+KEY_ROTATOR = custom("Microsoft.Cache/redisEnterprise/databases/listKeys/action", "Microsoft.Cache/redisEnterprise/databases/regenerateKey/action")
 DIAGNOSTIC = T + "monitor:DiagnosticSetting"
 WORKSPACE = f"{SUB}/Microsoft.OperationalInsights/workspaces/log"
 KV = entry("dev", T + "keyvault:Vault", VAULT, "kv")
@@ -42,7 +63,11 @@ STACK_CASES = [
       ("owner-to-a-person", [grant(OWNER, SUBSCRIPTION, "User")]),
       ("contributor-to-admin-group", [grant(CONTRIBUTOR, GROUP, "Group")]),
       ("blob-owner-on-one-account", [grant(BLOB_OWNER, ACCOUNT)]),
-      ("unknown-principal-from-outside-the-stack", [grant(OWNER, GROUP, None)])],
+      ("unknown-principal-from-outside-the-stack", [grant(OWNER, GROUP, None)]),
+      ("custom-read-only-role-at-subscription", [STATUS_READER, custom_grant(SUBSCRIPTION, STATUS_READER)]),
+      ("custom-read-only-role-pending", [STATUS_READER, custom_grant(SUBSCRIPTION, STATUS_READER, by_dependency=True)]),
+      ("custom-key-role-on-one-resource", [KEY_ROTATOR, custom_grant(REDIS_ID + "/databases/default", KEY_ROTATOR)]),
+      ("custom-wildcard-role-to-a-person", [custom("*"), custom_grant(SUBSCRIPTION, custom("*")) | {"inputs": custom_grant(SUBSCRIPTION, custom("*"))["inputs"] | {"principalType": "User"}}])],
      [("owner-subscription", [grant(OWNER, SUBSCRIPTION)]),
       ("contributor-group", [grant(CONTRIBUTOR, GROUP)]),
       ("user-access-administrator", [grant(UAA, GROUP)]),
@@ -54,7 +79,20 @@ STACK_CASES = [
       ("scope-trailing-slash-and-case", [grant(CONTRIBUTOR, GROUP.upper() + "/")]),
       ("management-group", [grant(OWNER, "/providers/Microsoft.Management/managementGroups/acme")]),
       ("principal-type-case", [grant(OWNER, GROUP, "serviceprincipal")]),
-      ("managed-identity-without-principal-type", [IDENTITY, grant(OWNER, GROUP, None, dependencies=[IDENTITY["urn"]])])]),
+      ("managed-identity-without-principal-type", [IDENTITY, grant(OWNER, GROUP, None, dependencies=[IDENTITY["urn"]])]),
+      ("custom-wildcard", [custom("*"), custom_grant(GROUP, custom("*"))]),
+      ("custom-provider-wildcard", [custom("Microsoft.Storage/*"), custom_grant(SUBSCRIPTION, custom("Microsoft.Storage/*"))]),
+      ("custom-write-everything", [custom("*/write"), custom_grant(GROUP, custom("*/write"))]),
+      ("custom-rbac-writer-upper-case", [custom("MICROSOFT.AUTHORIZATION/roleAssignments/write"),
+                                         custom_grant(SUBSCRIPTION, custom("MICROSOFT.AUTHORIZATION/roleAssignments/write"))]),
+      ("custom-key-role-at-group", [KEY_ROTATOR, custom_grant(GROUP, KEY_ROTATOR)]),
+      ("custom-list-storage-keys", [custom("Microsoft.Storage/storageAccounts/listKeys/action"),
+                                    custom_grant(GROUP, custom("Microsoft.Storage/storageAccounts/listKeys/action"))]),
+      ("custom-data-wildcard", [custom("Microsoft.Storage/storageAccounts/read", data_actions=["Microsoft.Storage/*"]),
+                                custom_grant(GROUP, custom("Microsoft.Storage/storageAccounts/read", data_actions=["Microsoft.Storage/*"]))]),
+      ("custom-pending-id-by-dependency", [custom("*"), custom_grant(GROUP, custom("*"), by_dependency=True)]),
+      ("custom-among-harmless-ones", [STATUS_READER, custom("*", guid="0b7e3f7c-55a1-5d0e-8f3b-9a6c2d1e4f50"),
+                                      custom_grant(GROUP, custom("*", guid="0b7e3f7c-55a1-5d0e-8f3b-9a6c2d1e4f50"))])]),
     ("diagnostic-settings-present", "dev",
      [("category", [KV, setting(VAULT_ID, logs=AUDIT)]),
       ("all-logs", [KV, setting(VAULT_ID, logs=[{"categoryGroup": "allLogs", "enabled": True}])]),

@@ -366,6 +366,25 @@ def test_admin_password_is_set_back_when_it_cannot_be_published(postgres, fake, 
         postgres.sql(f"ALTER ROLE {AZURE_ADMIN} PASSWORD '{AZURE_ADMIN_PASSWORD}'")
 
 
+@pytest.mark.parametrize("server_drifted", [False, True])
+def test_the_server_gets_key_vaults_admin_password_back_when_it_drifted(postgres, fake, server_drifted):
+    """An update of the server that sent another password (Pulumi's creation-time one) is repaired on the next run,
+    due or not; a server that accepts Key Vault's password is left alone."""
+    server = server_of(postgres)
+    published, other = f"Admin-{uuid.uuid4().hex}", f"Stale-{uuid.uuid4().hex}"
+    postgres.sql(f"ALTER ROLE {AZURE_ADMIN} PASSWORD '{other if server_drifted else published}'")
+    fake.put("pg-admin-password", published, int(time.time()) + 30 * DAY)  # not due
+    fake.on_admin_password = lambda password: postgres.sql(f"ALTER ROLE {AZURE_ADMIN} PASSWORD '{password}'")
+    admin = pg.Server(server.host, server.port, AZURE_ADMIN, published, sslmode="disable")
+    try:
+        result = rotate_admin_password(Arm(fake.url, lambda scope: TOKEN), PG_SERVER, admin, vault_of(fake), "pg-admin-password", SCHEDULE, Log(quiet=True))
+        assert (result["rotated"], result["repaired"]) == (False, server_drifted)
+        assert any(PG_SERVER in call for call in fake.calls) == server_drifted
+        assert postgres.login(AZURE_ADMIN, published, "postgres").returncode == 0
+    finally:
+        postgres.sql(f"ALTER ROLE {AZURE_ADMIN} PASSWORD '{AZURE_ADMIN_PASSWORD}'")
+
+
 def test_cli_rotates_and_prints_one_record(postgres, fake, capsys, tmp_path):
     server = server_of(postgres)
     role, first, secret = tenant(postgres, fake)

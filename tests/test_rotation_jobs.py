@@ -16,7 +16,7 @@ from components.naming import TenantNames
 from components.rotation import SecretLifetime
 from components.rotation_jobs import ADMIN_PASSWORD_FILE, RotationJobs, RotationJobsArgs, schedule
 from ops.rotate import cli
-from tools.mocks import stable_uuid
+from tools.mocks import arm_id, stable_uuid
 from tools.recording import run_program
 
 CRON = "kubernetes:batch/v1:CronJob"
@@ -118,9 +118,10 @@ def test_each_rotation_identity_writes_only_its_own_password(stack):
         assert grants == {(f"secrets/{parsed(job).secret}", ROLES["Key Vault Secrets Officer"]), (f"secrets/{admin}", ROLES["Key Vault Secrets User"])}
         annotations = in_namespace(stack, "kubernetes:core/v1:ServiceAccount", BOOTSTRAP_NAMESPACE, f"rotate-{tenant}")["metadata"]["annotations"]
         assert annotations["azure.workload.identity/client-id"] == stable_uuid("client", identity["resourceName"])
-    # no other identity may write a single secret (the deployer's vault-wide grant is the landing zone's)
+    # no other identity may write a single secret than these and the two stack-wide rotations (the deployer's
+    # vault-wide grant is the landing zone's)
     officers = [r for r in stack.of_type(ROLE) if r.inputs["roleDefinitionId"].endswith(ROLES["Key Vault Secrets Officer"]) and "/secrets/" in r.inputs["scope"]]
-    assert len(officers) == len(tenants(stack))
+    assert len(officers) == len(tenants(stack)) + 2
 
 
 def test_rotation_pods_reach_only_dns_postgres_key_vault_and_entra(stack):
@@ -174,7 +175,8 @@ def test_with_the_restart_the_job_may_patch_only_odoos_deployments(with_restart)
     assert role["rules"] == [{"apiGroups": ["apps"], "resources": ["deployments"], "resourceNames": ["odoo-web", "odoo-cron"], "verbs": ["get", "patch"]}]
     [binding] = [r.inputs for r in with_restart.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")]
     assert binding["metadata"]["namespace"] == "odoo-gc-dev" and binding["roleRef"]["name"] == role["metadata"]["name"]
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "rotate-gc-dev", "namespace": BOOTSTRAP_NAMESPACE}]
+    # the environment's password rotation and the stack's Redis key rotation
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": n, "namespace": BOOTSTRAP_NAMESPACE} for n in ("rotate-gc-dev", "rotate-redis-access-key")]
     job = with_restart.one(CRON).inputs
     args = parsed(job)
     assert args.restart == "odoo-gc-dev/odoo-web,odoo-gc-dev/odoo-cron" and (args.rotation_days, args.grace_days) == (60, 40)
@@ -183,8 +185,12 @@ def test_with_the_restart_the_job_may_patch_only_odoos_deployments(with_restart)
 
     mounts = {m["name"]: m["mountPath"] for m in pod(job)["containers"][0]["volumeMounts"]}
     assert mounts["kube-api"] == os.path.dirname(TOKEN)
-    [by_name] = [r.inputs["spec"] for r in with_restart.of_type("kubernetes:cilium.io/v2:CiliumNetworkPolicy")]
+    [by_name] = [r.inputs["spec"] for r in with_restart.of_type("kubernetes:cilium.io/v2:CiliumNetworkPolicy") if r.inputs["metadata"]["name"] == "rotation-allow-egress-by-name"]
     assert {"toEntities": ["kube-apiserver"], "toPorts": [{"ports": [{"port": "443", "protocol": "TCP"}]}]} in by_name["egress"]
+
+
+def _millicores(quantity: str) -> float:
+    return float(quantity[:-1]) if quantity.endswith("m") else 1000 * float(quantity)
 
 
 def _mib(quantity: str) -> float:
@@ -195,11 +201,15 @@ def test_every_rotation_of_a_stack_fits_the_bootstrap_quota_at_once(stack):
     """All first versions are written by the same `pulumi up`, so all environments fall due the same night; and a
     `pulumi up` may run every bootstrap Job meanwhile."""
     quota = in_namespace(stack, "kubernetes:core/v1:ResourceQuota", BOOTSTRAP_NAMESPACE, "bootstrap-quota")["spec"]["hard"]
-    pods = [pod(in_namespace(stack, CRON, BOOTSTRAP_NAMESPACE, f"rotate-db-{t}")) for t in tenants(stack)]
+    [defaults] = in_namespace(stack, "kubernetes:core/v1:LimitRange", BOOTSTRAP_NAMESPACE, "bootstrap-limits")["spec"]["limits"]
+    pods = [pod(r.inputs) for r in stack.of_type(CRON) if r.inputs["metadata"]["namespace"] == BOOTSTRAP_NAMESPACE]
+    assert len(pods) == len(tenants(stack)) + 2  # the stack-wide rotations fall due the same night too
     pods += [in_namespace(stack, "kubernetes:batch/v1:Job", BOOTSTRAP_NAMESPACE, f"bootstrap-{t}")["spec"]["template"]["spec"] for t in tenants(stack)]
-    requests = [p["containers"][0]["resources"]["requests"] for p in pods]
-    assert sum(_mib(r["memory"]) for r in requests) <= _mib(quota["requests.memory"])
-    assert sum(int(r["cpu"].removesuffix("m")) for r in requests) <= 1000 * float(quota["requests.cpu"])
+    resources = [c.get("resources", {}) for p in pods for c in p["containers"]]
+    for kind, default in (("requests", defaults["defaultRequest"]), ("limits", defaults["default"])):
+        wanted = [{**default, **r.get(kind, {})} for r in resources]
+        assert sum(_mib(r["memory"]) for r in wanted) <= _mib(quota[f"{kind}.memory"]), kind
+        assert sum(_millicores(r["cpu"]) for r in wanted) <= _millicores(quota[f"{kind}.cpu"]), kind
     assert len(pods) <= int(quota["pods"])
 
 
@@ -220,3 +230,84 @@ def test_with_the_restart_the_pack_wants_the_service_account_declared_as_an_api_
         assert pack.analyze(resources, "odoo-platform", "dev", only(pack, policy)).violations == []
     assert [v.policy for v in refused] == [policy] and "rotate-gc-dev" in refused[0].message
     assert allowed == []
+
+
+ROLE_DEFINITION = "azure-native:authorization:RoleDefinition"
+PLATFORM_KINDS = ("redis-access-key", "postgres-admin-password")
+
+
+def identity_of(recording, account: str) -> dict:
+    [federated] = [r.inputs for r in recording.of_type(FEDERATED) if r.inputs["subject"] == f"system:serviceaccount:{BOOTSTRAP_NAMESPACE}:{account}"]
+    return next(r.inputs for r in recording.of_type(IDENTITY) if r.inputs.get("resourceName") == federated["resourceName"])
+
+
+def test_the_redis_key_and_the_admin_password_rotate_daily_as_the_cli_expects(stack):
+    """Each stack-wide secret has its CronJob whose environment the real ops/rotate parses into the stack's secret,
+    resource and lifetime; the Redis run restarts Odoo in every environment, the admin password's nothing."""
+    from tools.preview import stack_settings
+
+    rotation = stack_settings(stack.stack).get("secretRotation", {})
+    [redis_db] = [arm_id(r.type, r.name, r.inputs) for r in stack.of_type("azure-native:redisenterprise:Database")]
+    [server] = [arm_id(r.type, r.name, r.inputs) for r in stack.of_type("azure-native:dbforpostgresql:Server") if r.inputs.get("createMode") != "Replica"]
+    [redis_secret] = {alias_names["redis-key"] for r in stack.of_type(SPC) if r.inputs["metadata"]["namespace"].startswith("odoo-")
+                      and "redis-key" in (alias_names := mounted_secrets(stack, r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"]))}
+    admin_secret = mounted_secrets(stack, BOOTSTRAP_NAMESPACE, f"bootstrap-{tenants(stack)[0]}")["admin-password"]
+    for kind, days_key, resource, secret in (("redis-access-key", "redisAccessKeyDays", redis_db, redis_secret),
+                                            ("postgres-admin-password", "postgresAdminPasswordDays", server, admin_secret)):
+        job = in_namespace(stack, CRON, BOOTSTRAP_NAMESPACE, f"rotate-{kind}")
+        assert job["spec"]["concurrencyPolicy"] == "Forbid" and re.fullmatch(r"\d+ 4 \* \* \*", job["spec"]["schedule"])
+        args = parsed(job)
+        assert args.command == kind and all(getattr(args, k) for k in cli.REQUIRED[kind]), args
+        assert args.secret == secret and (args.rotation_days, args.grace_days) == (rotation.get(days_key, 90), rotation.get("graceDays", 35))
+        assert (args.database_id if kind == "redis-access-key" else args.server_id) == resource
+        restarts = set(filter(None, args.restart.split(",")))
+        expected = {f"odoo-{t}/{d}" for t in tenants(stack) for d in ("odoo-web", "odoo-cron")} if kind == "redis-access-key" else set()
+        assert restarts == expected
+        # a pod that restarts every environment in turn gets the time to
+        assert pod(job)["containers"][0]["command"][:4] == ["python", "-m", "ops.rotate", kind]
+        assert job["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"] >= 900 * len(restarts) / 2
+    # only the admin password's run logs in to the server, so only it mounts the admin password
+    assert mounted_secrets(stack, BOOTSTRAP_NAMESPACE, "rotate-postgres-admin-password") == {"admin-password": admin_secret}
+    assert not any("csi" in v for v in pod(in_namespace(stack, CRON, BOOTSTRAP_NAMESPACE, "rotate-redis-access-key"))["volumes"])
+
+
+def test_stack_wide_rotations_hold_a_custom_role_on_their_resource_only(stack):
+    """Key Vault Secrets Officer on its own secret, a custom role with exactly the ARM actions it calls on exactly its
+    resource, and reading operation status (only reads) at subscription scope; no built-in contributor role."""
+    definitions = {arm_id(r.type, r.name, r.inputs): r.inputs for r in stack.of_type(ROLE_DEFINITION)}
+    subscription = "/subscriptions/" + next(iter(definitions)).split("/")[2]
+    for kind in PLATFORM_KINDS:
+        job = in_namespace(stack, CRON, BOOTSTRAP_NAMESPACE, f"rotate-{kind}")
+        args = parsed(job)
+        resource = args.database_id if kind == "redis-access-key" else args.server_id
+        principal = stable_uuid("principal", identity_of(stack, f"rotate-{kind}")["resourceName"])
+        grants = {(r.inputs["scope"], r.inputs["roleDefinitionId"]) for r in stack.of_type(ROLE) if r.inputs["principalId"] == principal}
+        by_scope = dict(grants)
+        assert len(by_scope) == len(grants) == 3
+        [secret_scope] = [s for s in by_scope if s.endswith(f"/secrets/{args.secret}")]
+        assert by_scope[secret_scope].endswith(ROLES["Key Vault Secrets Officer"])
+        own = definitions[by_scope[resource]]
+        assert own["assignableScopes"] == [subscription] and own["roleType"] == "CustomRole"
+        # every action is on the resource's own type: what ops/rotate/rotate.py calls there, nothing else
+        segments = resource.split("/providers/", 1)[1].split("/")
+        resource_type = "/".join([segments[0], *segments[1::2]])
+        called = {"redis-access-key": {"listKeys/action", "regenerateKey/action"}, "postgres-admin-password": {"read", "write"}}[kind]
+        assert {a.removeprefix(resource_type + "/") for a in own["permissions"][0]["actions"]} == called
+        status = definitions[by_scope[subscription]]["permissions"][0]["actions"]
+        assert status and all(a.endswith("/read") and "/locations/" in a for a in status)
+    # ARM wants the role's GUID chosen by the caller: the same on every run, different per stack
+    assert all(d["roleDefinitionId"] == i.rsplit("/", 1)[1] for i, d in definitions.items())
+
+
+def test_only_stack_wide_rotations_reach_azure_resource_manager(stack):
+    [arm] = [r.inputs["spec"] for r in stack.of_type("kubernetes:cilium.io/v2:CiliumNetworkPolicy") if r.inputs["metadata"]["name"] == "rotation-allow-arm"]
+    assert [h["matchName"] for rule in arm["egress"] for h in rule["toFQDNs"]] == ["management.azure.com"]
+
+    def selected(labels: dict) -> bool:
+        selector = arm["endpointSelector"]
+        return selector["matchLabels"].items() <= labels.items() and all(
+            labels.get(e["key"]) in e["values"] for e in selector["matchExpressions"] if e["operator"] == "In")
+
+    jobs = [r.inputs for r in stack.of_type(CRON) if r.inputs["metadata"]["namespace"] == BOOTSTRAP_NAMESPACE]
+    reach = {j["metadata"]["name"]: selected(j["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]) for j in jobs}
+    assert reach == {**{f"rotate-db-{t}": False for t in tenants(stack)}, **{f"rotate-{k}": True for k in PLATFORM_KINDS}}

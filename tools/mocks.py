@@ -94,6 +94,7 @@ _DEFAULT_NAMED = {"storage:BlobServiceProperties", "storage:ManagementPolicy", "
 _EXTENSIONS: dict[str, tuple[str, str, str]] = {
     "monitor:DiagnosticSetting": ("resourceUri", "Microsoft.Insights/diagnosticSettings", "name"),
     "authorization:RoleAssignment": ("scope", "Microsoft.Authorization/roleAssignments", "roleAssignmentName"),
+    "authorization:RoleDefinition": ("scope", "Microsoft.Authorization/roleDefinitions", "roleDefinitionId"),
     "authorization:ManagementLockByScope": ("scope", "Microsoft.Authorization/locks", "lockName"),
     "monitor:DataCollectionRuleAssociation": ("resourceUri", "Microsoft.Insights/dataCollectionRuleAssociations", "associationName"),
     "consumption:Budget": ("scope", "Microsoft.Consumption/budgets", "budgetName"),

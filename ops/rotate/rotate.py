@@ -144,13 +144,14 @@ POSTGRES_API = "2025-08-01"
 def rotate_admin_password(arm: Arm, server_id: str, server: postgres.Server, vault: KeyVault, secret: str, schedule: Schedule, log: Log,
                           after: Step = _no_hook) -> dict[str, Any]:
     current = vault.get(secret)
-    if not schedule.due(current.expires, time.time()):
-        return {"event": "rotate", "kind": "postgres-admin-password", "secret": secret, "rotated": False, "expires": current.expires}
-    new = new_password()
 
     def set_password(password: str, step: str) -> None:
         arm.action(step, server_id, "", POSTGRES_API, {"properties": {"administratorLoginPassword": password}}, method="PATCH")
 
+    repaired = _repair_admin_password(server, current.value, set_password, log)
+    if not schedule.due(current.expires, time.time()):
+        return {"event": "rotate", "kind": "postgres-admin-password", "secret": secret, "rotated": False, "repaired": repaired, "expires": current.expires}
+    new = new_password()
     set_password(new, "set-admin-password")
     try:
         server.connect(server.admin, new, "postgres", "verify-admin-password").close()
@@ -161,4 +162,21 @@ def rotate_admin_password(arm: Arm, server_id: str, server: postgres.Server, vau
         log.warning("restored", secret=secret, reason="the new admin password was not published; the server has the old one again")
         raise
     log.info("published", secret=secret, version=version.version)
-    return {"event": "rotate", "kind": "postgres-admin-password", "secret": secret, "rotated": True, "version": version.version, "expires": version.expires}
+    return {"event": "rotate", "kind": "postgres-admin-password", "secret": secret, "rotated": True, "repaired": repaired, "version": version.version,
+            "expires": version.expires}
+
+
+def _repair_admin_password(server: postgres.Server, published: str, set_password: Callable[[str, str], None], log: Log) -> bool:
+    """Key Vault's version is the one that counts. If the server refuses it, something set another password since
+    (an update of the server through Pulumi may send the creation-time value again: pulumi-azure-native updates most
+    resources with a PUT of every input, pulumi/pulumi-azure-native#3983), so the server gets Key Vault's back."""
+    try:
+        server.connect(server.admin, published, "postgres", "verify-published-admin-password").close()
+        return False
+    except OpsError as refused:
+        if "authentication failed" not in str(refused):
+            raise
+        set_password(published, "repair-admin-password")
+        server.connect(server.admin, published, "postgres", "verify-repaired-admin-password").close()
+        log.warning("repaired", reason="the server refused the admin password Key Vault holds; it has it again")
+        return True

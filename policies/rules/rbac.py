@@ -9,6 +9,7 @@ import re
 from .common import StackRule, known, per_resource
 
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
+ROLE_DEFINITION = "azure-native:authorization:RoleDefinition"
 URL = "https://learn.microsoft.com/azure/role-based-access-control/built-in-roles"
 # Built-in role definition ids (the same in every tenant; names and ids from the built-in roles reference above).
 PRIVILEGED_ROLES = {
@@ -28,6 +29,9 @@ GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 # A scope that is a subscription or resource group (or a management group, or the tenant root) rather than one resource.
 BROAD_SCOPE = re.compile(r"^(/|/subscriptions/[^/]+|/subscriptions/[^/]+/resourcegroups/[^/]+|/providers/microsoft\.management/managementgroups/[^/]+)$")
 IDENTITY_TYPES = ("azure-native:managedidentity:UserAssignedIdentity", "azure-native:containerservice:ManagedCluster")
+# A custom role is as strong as the privileged built-ins when it holds a wildcard other than reading, writes Azure RBAC
+# itself, or reads or resets a service's keys and secrets (what makes Storage Account Contributor privileged above).
+SECRET_ACTIONS = re.compile(r"/(listkeys|regeneratekey|listsecrets|listcredentials?|listconnectionstrings|listadmincredential)/action$")
 
 
 def role_id(role_definition_id) -> str:
@@ -49,13 +53,36 @@ def _principal_from_stack(assignment, workloads: set[str]) -> bool:
     return any(d.urn in workloads for d in deps or [])
 
 
+def _privileged_action(definition) -> str:
+    """The first action of a custom role that makes it privileged, or ''."""
+    for permission in known(lambda: definition.props.get("permissions"), None) or []:
+        for action in [*(permission.get("actions") or []), *(permission.get("dataActions") or [])]:
+            a = str(action).lower()
+            if ("*" in a and not a.endswith("/read")) or (a.startswith("microsoft.authorization/") and not a.endswith("/read")) or SECRET_ACTIONS.search(a):
+                return str(action)
+    return ""
+
+
+def _custom_role(assignment, definitions) -> str:
+    """A privileged custom role of the stack the assignment grants: matched by its GUID, or, while the assignment's
+    role id is unknown (preview), by the definition it depends on."""
+    wanted = role_id(known(lambda: assignment.props.get("roleDefinitionId"), ""))
+    for d in definitions:
+        if (wanted and role_id(known(lambda d=d: d.props.get("roleDefinitionId"), "")) == wanted) or (not wanted and d.urn in {x.urn for x in assignment.dependencies or []}):
+            action = _privileged_action(d)
+            if action:
+                return f"custom role {d.name!r} (it allows {action!r})"
+    return ""
+
+
 def _privileged_assignments(resources, c):
     workloads = _workload_urns(resources)
+    definitions = [r for r in resources if r.resource_type == ROLE_DEFINITION]
 
     def judge(r):
         if r.resource_type != ROLE_ASSIGNMENT:
             return
-        role = PRIVILEGED_ROLES.get(role_id(r.props.get("roleDefinitionId")))
+        role = PRIVILEGED_ROLES.get(role_id(known(lambda: r.props.get("roleDefinitionId"), ""))) or _custom_role(r, definitions)
         kind = str(r.props.get("principalType") or "").lower()
         workload = kind == "serviceprincipal" or (not kind and _principal_from_stack(r, workloads))
         if role and workload and broad(r.props.get("scope")):
@@ -66,8 +93,8 @@ def _privileged_assignments(resources, c):
 
 RULES = [
     StackRule("azure-no-privileged-roles-for-workloads",
-              "No workload identity (service principal, managed identity) holds Owner, Contributor, User Access Administrator or a data-plane owner role "
-              "at subscription or resource-group scope.",
+              "No workload identity (service principal, managed identity) holds Owner, Contributor, User Access Administrator or a data-plane owner role, "
+              "or a custom role as strong (a wildcard, RBAC writes, listing or regenerating keys), at subscription or resource-group scope.",
               _privileged_assignments, control="PA-7",
               remediation="Grant the narrowest built-in role on the resource itself (see components/interfaces.py role_assignment).", url=URL),
 ]
