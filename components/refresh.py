@@ -183,7 +183,8 @@ class RefreshJobs(pulumi.ComponentResource):
             "automountServiceAccountToken": False,
             "nodeSelector": {"workload-class": "jobs"},
             "tolerations": [{"key": "workload-class", "operator": "Equal", "value": "jobs", "effect": "NoSchedule"}],
-            "securityContext": {"runAsNonRoot": True, "runAsUser": OPS_UID, "runAsGroup": OPS_UID, "fsGroup": OPS_UID, "seccompProfile": {"type": "RuntimeDefault"}},
+            "securityContext": {"runAsNonRoot": True, "runAsUser": OPS_UID, "runAsGroup": OPS_UID, "fsGroup": OPS_UID, "supplementalGroups": [OPS_UID],
+                                "seccompProfile": {"type": "RuntimeDefault"}},
             "containers": [{
                 "name": f"refresh-{args.command}",
                 "image": args.image,

@@ -90,10 +90,14 @@ GROUPS = ("runAsGroup", "fsGroup")
 def test_platform_pods_in_checked_namespaces_pass_the_users_and_groups_rule(stack):
     """The initiative's AllowedUsersGroups member: runAsNonRoot, and runAsGroup, supplementalGroups, fsGroup MustRunAs
     1-65535 (a pod without one is refused under Deny: 'attempting to run without a required securityContext/fsGroup').
-    Checked for the pods of the components that set them here: the database bootstrap and the tenant's Odoo pods."""
-    owners = {r.urn for r in stack.resources if r.type in ("odoo-platform:odoo:DatabaseBootstrap", "odoo-platform:odoo:OdooTenant")}
-    checked = [(r, K8S_POD_KINDS[r.type](r.inputs.get("spec") or {})) for r in stack.resources if r.type in K8S_POD_KINDS and r.parent in owners]
-    assert checked
+    Every pod template the stack declares in a namespace the initiative checks (bootstrap, rotation, backup, refresh,
+    tenant); the releases' pods are checked in tests/test_release.py."""
+    excluded = set(values(assignments(stack)[POD_SECURITY_RESTRICTED])["excludedNamespaces"])
+    checked = [(r, K8S_POD_KINDS[r.type](r.inputs.get("spec") or {})) for r in stack.resources
+               if r.type in K8S_POD_KINDS and (r.inputs.get("metadata") or {}).get("namespace") not in excluded]
+    names = {r.inputs["metadata"]["name"] for r, _ in checked}
+    assert {"backup", "rotate-redis-access-key", "rotate-postgres-admin-password"} <= names
+    assert all(any(n.startswith(prefix) for n in names) for prefix in ("bootstrap-", "refresh-", "rotate-db-")), sorted(names)
     for r, pod in checked:
         context = pod.get("securityContext") or {}
         assert context.get("runAsNonRoot") is True, r.name
