@@ -27,6 +27,7 @@ WORKLOAD_CLASS = "workload-class"
 FREE = {
     "azure-native:resources:ResourceGroup": "no charge",
     "azure-native:authorization:RoleAssignment": "no charge",
+    "azure-native:authorization:RoleDefinition": "no charge",
     "azure-native:authorization:ManagementLockByScope": "no charge",
     "azure-native:authorization:PolicyAssignment": "no charge (Azure Policy on Azure resources)",
     "azure-native:managedidentity:UserAssignedIdentity": "no charge",
