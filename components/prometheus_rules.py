@@ -65,6 +65,7 @@ WEB_HPAS = (WEB_DEPLOYMENT, f"keda-hpa-{WEB_DEPLOYMENT}")
 TENANT_NAMESPACES = "odoo-.+"  # every tenant namespace (and the bootstrap one): owned by the tenant rules below
 # Jobs whose failure puts data at risk (backup and restore-drill CronJobs); any other Job is set-up or upgrade work.
 DATA_JOBS = "(backup|drill|restore).*"
+ROTATION_JOBS = "rotate-.*"  # components/rotation_jobs.py: rotate-db-<env>, rotate-redis-access-key, rotate-postgres-admin-password
 
 # -- Thresholds ---------------------------------------------------------------------------------------------------------
 ERROR_RATIO_ALERT = 0.05  # share of 5xx answers
@@ -487,6 +488,27 @@ def cluster_rule_groups(tier: Tier, criticality: Criticality) -> list[RuleGroup]
                 {},
                 {"summary": "Managed Prometheus receives no Traefik metrics",
                  "description": "traefik_config_reloads_total has been absent for 15 minutes: HTTP error, latency and SLO rules are blind."},
+            ),
+        ],
+    )
+    # A failed rotation leaves the old secret working (ops/rotate), and the next day's run retries; Key Vault's
+    # near-expiry event escalates 30 days before anything stops. So: worth a look, not a page.
+    rotation = f'namespace="{BOOTSTRAP_NAMESPACE}", condition="true", job_name=~"{ROTATION_JOBS}"'
+    groups += split_groups(
+        "platform-secret-rotation",
+        "PT1M",
+        [
+            Rule.alerting(
+                "SecretRotationFailed",
+                f"(kube_job_failed{{{rotation}}} == 1) and on(cluster, namespace, job_name) "
+                f'(time() - kube_job_status_start_time{{namespace="{BOOTSTRAP_NAMESPACE}", job_name=~"{ROTATION_JOBS}"}} < {FAILED_JOB_MAX_AGE_SECONDS})',
+                "0s",
+                severity(tier, criticality, Kind.INFORMATIONAL),
+                Kind.INFORMATIONAL,
+                {"business_process": "secret rotation"},
+                {"summary": "a secret rotation Job failed",
+                 "description": "Job {{ $labels.job_name }} failed in the last 24 hours; the service still works on the old credential "
+                                "(exit 1: the old login still had sessions). Its log names the step (ops/README.md)."},
             ),
         ],
     )

@@ -148,7 +148,7 @@ def test_tenant_alerts_name_the_environment_unit_and_business_process():
             assert t.namespace in rule.expr or f'"bootstrap-{t.key}"' in rule.expr
 
 
-def test_cluster_rules_are_microsofts_thirty_and_the_ingress():
+def test_cluster_rules_are_microsofts_thirty_the_ingress_and_secret_rotation():
     # Azure/prometheus-collector GeneratedMonitoringArtifacts/Default/recommendedMetricAlerts.json @ 917abcce.
     microsoft = {
         "cluster": ["KubeCPUQuotaOvercommit", "KubeMemoryQuotaOvercommit", "KubeContainerOOMKilledCount", "KubeClientErrors",
@@ -161,7 +161,8 @@ def test_cluster_rules_are_microsofts_thirty_and_the_ingress():
                 "KubeStatefulSetReplicasMismatch", "KubeHpaReplicasMismatch", "KubeHpaMaxedOut"],
     }
     groups = {g.name: [r.alert for r in g.rules] for g in pr.cluster_rule_groups(PROD, "core-finance")}
-    assert groups == {**{f"aks-recommended-{level}-level": names for level, names in microsoft.items()}, "platform-ingress": ["IngressDown", "IngressMetricsAbsent"]}
+    assert groups == {**{f"aks-recommended-{level}-level": names for level, names in microsoft.items()}, "platform-ingress": ["IngressDown", "IngressMetricsAbsent"],
+                      "platform-secret-rotation": ["SecretRotationFailed"]}
     # Non-production never pages, even for the ingress.
     assert all(r.severity is not None and r.severity >= 3 for r in alerts(pr.cluster_rule_groups(NONPROD, "core-finance")))
 
@@ -384,6 +385,32 @@ def test_promtool_production_alerts_fire_on_failures_and_stay_silent_when_health
         "promql_expr_test": [{"expr": f'{record}{{slo="availability"}}', "eval_time": "20m", "exp_samples": [{"labels": f"{record}{{{labels}}}", "value": 0}]}],
     })
     run_unit_tests(tmp_path, groups, test_file)
+
+
+def test_promtool_a_failed_rotation_job_alerts_for_a_day(tmp_path):
+    """Every rotation CronJob's Jobs (components/rotation_jobs.py names them rotate-*), recent failures only, and not
+    the bootstrap Jobs beside them (OdooDatabaseBootstrapFailed's) nor a rotate-* Job elsewhere."""
+    from components.rotation_jobs import platform_service_account
+
+    groups = pr.cluster_rule_groups(PROD, "core-finance")
+    [rule] = [r for r in alerts(groups) if r.alert == "SecretRotationFailed"]
+    ksm = {"job": "kube-state-metrics"}
+
+    def job(name: str, start: int, namespace: str = pr.BOOTSTRAP_NAMESPACE) -> list[dict]:
+        labels = {"namespace": namespace, "job_name": name, **ksm}
+        return [s("kube_job_failed", "1x10", condition="true", **labels), s("kube_job_status_start_time", f"{start}x10", **labels)]
+
+    # what the CronJob controller names a Job: <cronjob>-<minutes since the epoch>
+    cronjobs = [f"rotate-db-{GC_PROD.key}", platform_service_account("redis-access-key"), platform_service_account("postgres-admin-password")]
+    tests = []
+    for series, fires in [*[(job(f"{c}-29000000", 0), [f"{c}-29000000"]) for c in cronjobs],
+                          (job(f"{cronjobs[0]}-28000000", -90000), []),  # kept by the CronJob's history, 25 hours old
+                          (job(f"bootstrap-{GC_PROD.key}", 0), []),
+                          (job("rotate-something", 0, namespace=GC_PROD.namespace), [])]:
+        expected = [{"exp_labels": {**rule.labels, "namespace": pr.BOOTSTRAP_NAMESPACE, "job_name": name, "condition": "true", **ksm},
+                     "exp_annotations": {k: expand(v, {"job_name": name}) for k, v in rule.annotations.items()}} for name in fires]
+        tests.append({"interval": "1m", "input_series": series, "alert_rule_test": [{"eval_time": "5m", "alertname": "SecretRotationFailed", "exp_alerts": expected}]})
+    run_unit_tests(tmp_path, groups, {"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": tests})
 
 
 def test_promtool_non_production_alerts_fire_quietly_and_only_for_their_tenant(tmp_path):
