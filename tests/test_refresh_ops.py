@@ -230,7 +230,7 @@ def test_masked_values_keep_their_format(env: Refresh, imported: dict) -> None:
     for (vat,) in env.rows("SELECT vat FROM res_partner WHERE vat IS NOT NULL"):
         assert re.fullmatch(r"BE0\d{9}", vat) and 97 - int(vat[2:10]) % 97 == int(vat[10:])
     for (phone,) in env.rows("SELECT phone FROM res_partner"):
-        assert re.fullmatch(r"\+32 \d \d{6}", phone)
+        assert re.fullmatch(r"\+32 \d{9}", phone)
     for (email,) in env.rows("SELECT email FROM res_partner"):
         assert re.fullmatch(r"[a-z]+\.[a-z]+\.[0-9a-f]{6}@[a-z]+\.example", email)
     # payroll replaced, distribution kept: every wage moved, the mean within the noise
@@ -392,3 +392,28 @@ def test_the_scan_finds_production_values_as_whole_words_in_any_text_column(env:
         # whole words: a part of a word is not a hit, and a value nobody has is found nowhere
         assert masking.scan(conn, [Needle("name", "res_partner.name", "artner 9"), Needle("email", "res_partner.email", "artner9@example.co")]) == []
     assert len({k for _, _, k in found}) == 3
+
+
+def test_the_scan_finds_values_in_long_text_and_json_in_any_case_and_punctuation_and_nothing_else(env: Refresh) -> None:
+    """The scan looks at candidate values first (those holding one token of a needle): a value is still found deep in
+    a long text, in json and jsonb, in another case, between punctuation; a value with some of a needle's tokens but
+    not all of them in order is not."""
+    import psycopg
+
+    from ops.refresh.masking import Needle
+
+    needles = [Needle("name", "t.name", "Anna-Lena Vermeulen"), Needle("email", "t.email", "Anna.Vermeulen@Example.BE"),
+               Needle("iban", "t.iban", "BE71 0961 2345 6769"), Needle("phone", "t.phone", "+32 470 12 34 56")]
+    filler = "progress billing for the works, " * 4000
+    with psycopg.connect(env.pg.superuser_conninfo(env.prod_role)) as conn:
+        for table in ("scan_probe", "scan_decoy"):
+            conn.execute(f"CREATE TABLE {table} (id serial PRIMARY KEY, note text, data jsonb, raw json, code varchar(40), label character(40))")
+        conn.execute("INSERT INTO scan_probe (note, data, raw, code, label) VALUES (%s, %s, %s, '(+32 470 12 34 56)', NULL)",
+                     (filler + "Contact:ANNA-LENA   VERMEULEN, thanks. " + filler, '{"iban": "be71 0961 2345 6769"}',
+                      '{"to": ["<anna.vermeulen@example.be>"]}'))
+        conn.execute("INSERT INTO scan_decoy (note, data, raw, code, label) VALUES (%s, %s, %s, '+32 470 12 34 57', 'Vermeulen Anna-Lena')",
+                     (filler + "Anna-Lena Vermeulens; vermeulen anna-lena", '{"iban": "be71 0961 2345 6768", "bic": "be71"}',
+                      '{"to": "anna.vermeulen@example.be.invalid"}'))
+        found = {(f["table"], f["column"], f["kind"]) for f in masking.scan(conn, needles)}
+        conn.rollback()
+    assert found == {("scan_probe", "note", "name"), ("scan_probe", "data", "iban"), ("scan_probe", "raw", "email"), ("scan_probe", "code", "phone")}
