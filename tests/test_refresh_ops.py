@@ -417,3 +417,26 @@ def test_the_scan_finds_values_in_long_text_and_json_in_any_case_and_punctuation
         found = {(f["table"], f["column"], f["kind"]) for f in masking.scan(conn, needles)}
         conn.rollback()
     assert found == {("scan_probe", "note", "name"), ("scan_probe", "data", "iban"), ("scan_probe", "raw", "email"), ("scan_probe", "code", "phone")}
+
+
+def test_a_phone_pseudonym_is_never_a_production_number(env: Refresh) -> None:
+    """Phone numbers are dense, so a pseudonym can be another person's real number (at a million partners the
+    verification met one). A number whose first pseudonym is a production number gets another, the same every time."""
+    import psycopg
+
+    from ops.refresh.masking import ColumnPlan, TableWork
+    from ops.refresh.profile import Rule
+
+    source = "+32 470 11 22 33"
+    with psycopg.connect(env.pg.superuser_conninfo(env.prod_role)) as conn:
+        masking.install(conn, KEY.encode())
+        first = conn.execute("SELECT pg_temp.mask_phone(%s)", (source,)).fetchone()[0]
+        # production also holds `first`, written another way
+        conn.execute("CREATE TABLE public.phone_probe (phone text)")
+        conn.execute("INSERT INTO public.phone_probe VALUES (%s), (%s), (NULL)", (source, re.sub(r"\D", "", first)))
+        work = [TableWork("phone_probe", False, [ColumnPlan("phone", "text", False, (Rule("phone"),))])]
+        assert masking.reserve_phones(conn, work) == 2
+        again = [conn.execute("SELECT pg_temp.mask_phone(%s)", (source,)).fetchone()[0] for _ in range(2)]
+        conn.rollback()
+    assert again[0] == again[1] and re.sub(r"\D", "", again[0]) not in {re.sub(r"\D", "", first), re.sub(r"\D", "", source)}
+    assert re.fullmatch(r"\+32 \d{3} \d\d \d\d \d\d", again[0])

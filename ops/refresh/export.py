@@ -216,6 +216,7 @@ def _mask_and_verify(conn: Any, profile: Profile, key: bytes, options: ExportOpt
         checks.add("profile_fits", False, failures=problems)
         raise OpsError("mask", "; ".join(problems), exit_code=EXIT_USAGE)
     needles = masking.sample(conn, work, options.sample_per_column)
+    masking.reserve_phones(conn, work)
     before = masking.row_counts(conn)
     foreign_keys = masking.foreign_key_count(conn)
     clock = time.monotonic()

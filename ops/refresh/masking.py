@@ -120,17 +120,25 @@ BEGIN
 END $f$;
 
 -- Keeps "+CC" (or "00CC", or a leading trunk 0) and every separator; the other digits come from the HMAC of the digits.
+-- Phone numbers are dense: a pseudonym can be somebody's real number, which the verification then rightly reports. So a
+-- pseudonym whose digits are a production number (refresh_real_phones, filled by reserve_phones()) is drawn again,
+-- from the HMAC of the digits and the attempt: still one pseudonym per number, and never a real one.
+CREATE TEMP TABLE refresh_real_phones (digits text PRIMARY KEY) ON COMMIT PRESERVE ROWS;
 CREATE FUNCTION pg_temp.mask_phone(v text) RETURNS text LANGUAGE plpgsql STABLE AS $f$
-DECLARE digits text := regexp_replace(coalesce(v, ''), '\D', '', 'g'); h bytea; out text := ''; c text; n int := 0; keep int;
+DECLARE digits text := regexp_replace(coalesce(v, ''), '\D', '', 'g'); h bytea; out text; c text; n int; keep int;
 BEGIN
   IF v IS NULL OR digits = '' THEN RETURN v; END IF;
-  h := pg_temp.mask_hmac('phone:' || digits);
   keep := coalesce(length(substring(v FROM '^\s*(?:\+|00)\d{1,3}')), length(substring(v FROM '^\s*0')), 0);
-  FOR i IN 1..length(v) LOOP
-    c := substr(v, i, 1);
-    IF i > keep AND c BETWEEN '0' AND '9' THEN out := out || chr(48 + get_byte(h, n % 32) % 10); n := n + 1; ELSE out := out || c; END IF;
+  FOR attempt IN 0..99 LOOP
+    h := pg_temp.mask_hmac('phone:' || digits || CASE WHEN attempt = 0 THEN '' ELSE ':' || attempt END);
+    out := ''; n := 0;
+    FOR i IN 1..length(v) LOOP
+      c := substr(v, i, 1);
+      IF i > keep AND c BETWEEN '0' AND '9' THEN out := out || chr(48 + get_byte(h, n % 32) % 10); n := n + 1; ELSE out := out || c; END IF;
+    END LOOP;
+    IF NOT EXISTS (SELECT 1 FROM refresh_real_phones WHERE refresh_real_phones.digits = regexp_replace(out, '\D', '', 'g')) THEN RETURN out; END IF;
   END LOOP;
-  RETURN out;
+  RAISE EXCEPTION 'no phone pseudonym outside the production numbers after 100 draws';
 END $f$;
 
 -- ISO 13616 check digits: 98 - (BBAN || country || '00', letters as 10..35) mod 97, the remainder carried digit by
@@ -259,6 +267,19 @@ def columns_of(conn: Any) -> dict[str, dict[str, tuple[str, bool]]]:
     for table, column, data_type, not_null in rows:
         found.setdefault(table, {})[column] = (data_type, not_null)
     return found
+
+
+def reserve_phones(conn: Any, work: list[TableWork]) -> int:
+    """Every production phone number in a column the profile masks as a phone, by its digits, before masking: what
+    no pseudonym may be (mask_phone). Returns how many distinct numbers."""
+    for item in work:
+        for column in item.columns:
+            if any(r.method == "phone" for r in column.rules):
+                col = quote_ident(column.column)
+                conn.execute(f"INSERT INTO refresh_real_phones SELECT DISTINCT regexp_replace({col}::text, '\\D', '', 'g') "  # type: ignore[arg-type]
+                             f"FROM public.{quote_ident(item.table)} WHERE {col} IS NOT NULL ON CONFLICT DO NOTHING")
+    conn.execute("ANALYZE refresh_real_phones")
+    return conn.execute("SELECT count(*) FROM refresh_real_phones").fetchone()[0]
 
 
 def key_columns(conn: Any) -> set[tuple[str, str]]:
