@@ -530,7 +530,9 @@ def password_rotation(shared: Platform, tenant: TenantNames, db_password: keyvau
 # operation it started, at subscription scope, where ARM serves it (.../providers/<RP>/locations/<region>/...).
 # Operation names: learn.microsoft.com/azure/role-based-access-control/permissions/databases.
 ROTATION_ACTIONS = {
-    REDIS_ACCESS_KEY: ["Microsoft.Cache/redisEnterprise/databases/listKeys/action", "Microsoft.Cache/redisEnterprise/databases/regenerateKey/action"],
+    # regenerateKey may answer with a Location under the database (databases/operationResults)
+    REDIS_ACCESS_KEY: ["Microsoft.Cache/redisEnterprise/databases/listKeys/action", "Microsoft.Cache/redisEnterprise/databases/regenerateKey/action",
+                       "Microsoft.Cache/redisEnterprise/databases/operationResults/read"],
     POSTGRES_ADMIN_PASSWORD: ["Microsoft.DBforPostgreSQL/flexibleServers/read", "Microsoft.DBforPostgreSQL/flexibleServers/write"],
 }
 OPERATION_STATUS_ACTIONS = [

@@ -291,7 +291,7 @@ def test_stack_wide_rotations_hold_a_custom_role_on_their_resource_only(stack):
         # every action is on the resource's own type: what ops/rotate/rotate.py calls there, nothing else
         segments = resource.split("/providers/", 1)[1].split("/")
         resource_type = "/".join([segments[0], *segments[1::2]])
-        called = {"redis-access-key": {"listKeys/action", "regenerateKey/action"}, "postgres-admin-password": {"read", "write"}}[kind]
+        called = {"redis-access-key": {"listKeys/action", "regenerateKey/action", "operationResults/read"}, "postgres-admin-password": {"read", "write"}}[kind]
         assert {a.removeprefix(resource_type + "/") for a in own["permissions"][0]["actions"]} == called
         status = definitions[by_scope[subscription]]["permissions"][0]["actions"]
         assert status and all(a.endswith("/read") and "/locations/" in a for a in status)
