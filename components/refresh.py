@@ -68,8 +68,29 @@ class RefreshJobsArgs:
     # requests wait on the swap's locks and Odoo reloads its registry and caches after it (the swap advances its
     # signaling sequences, ops/refresh/importer.py).
     pause_odoo: bool = False
+    # Export: the Odoo image, whose addons' own data/neutralize.sql an init container copies for the export to run
+    # (ops/refresh/neutralize.py), as `odoo-bin neutralize` runs them for every installed module.
+    odoo_image: Optional[pulumi.Input[str]] = None
     depends_on: Sequence[pulumi.Resource] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
+
+
+NEUTRALIZE_DIR = "/neutralize"
+# Run by the Odoo image's python3 with the target directory as argv[1]: every addon's data/neutralize.sql, found where
+# Odoo itself looks for addons (odoo.addons.__path__), copied to <target>/<module>/data/neutralize.sql.
+COPY_NEUTRALIZE_SCRIPTS = """import os, shutil, sys
+import odoo.addons
+copied = 0
+for root in odoo.addons.__path__:
+    for module in sorted(os.listdir(root)):
+        source = os.path.join(root, module, "data", "neutralize.sql")
+        if os.path.isfile(source):
+            os.makedirs(os.path.join(sys.argv[1], module, "data"), exist_ok=True)
+            shutil.copyfile(source, os.path.join(sys.argv[1], module, "data", "neutralize.sql"))
+            copied += 1
+print(f"{copied} neutralize.sql files")
+sys.exit(0 if copied else 1)
+"""
 
 
 class RefreshJobs(pulumi.ComponentResource):
@@ -170,6 +191,21 @@ class RefreshJobs(pulumi.ComponentResource):
             {"name": "secrets", "csi": {"driver": "secrets-store.csi.k8s.io", "readOnly": True, "volumeAttributes": {"secretProviderClass": "refresh-secrets"}}},
             {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
         ]
+        init: list[dict[str, Any]] = []
+        env = {"HOME": "/tmp", **job.environment, **self._pause_environment(job)}
+        if args.command == EXPORT and args.odoo_image is not None:
+            volumes.append({"name": "neutralize", "emptyDir": {"sizeLimit": "16Mi"}})
+            mounts.append({"name": "neutralize", "mountPath": NEUTRALIZE_DIR, "readOnly": True})
+            env["ODOO_ADDONS_DIR"] = NEUTRALIZE_DIR
+            init.append({
+                "name": "neutralize-scripts",
+                "image": args.odoo_image,
+                "imagePullPolicy": "IfNotPresent",
+                "command": ["python3", "-c", COPY_NEUTRALIZE_SCRIPTS, NEUTRALIZE_DIR],
+                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
+                "securityContext": _container_security(),
+                "volumeMounts": [{"name": "neutralize", "mountPath": NEUTRALIZE_DIR}, {"name": "tmp", "mountPath": "/tmp"}],
+            })
         if args.command == IMPORT and args.pause_odoo:
             # The API token of this service account only, as automounting would give it (short-lived, projected).
             mounts.append({"name": "kube-api", "mountPath": TOKEN_DIR, "readOnly": True})
@@ -185,19 +221,23 @@ class RefreshJobs(pulumi.ComponentResource):
             "tolerations": [{"key": "workload-class", "operator": "Equal", "value": "jobs", "effect": "NoSchedule"}],
             "securityContext": {"runAsNonRoot": True, "runAsUser": OPS_UID, "runAsGroup": OPS_UID, "fsGroup": OPS_UID, "supplementalGroups": [OPS_UID],
                                 "seccompProfile": {"type": "RuntimeDefault"}},
+            **({"initContainers": init} if init else {}),
             "containers": [{
                 "name": f"refresh-{args.command}",
                 "image": args.image,
                 "imagePullPolicy": "IfNotPresent",
                 "command": ["python", "-m", "ops.refresh", args.command],
-                "env": [{"name": k, "value": v} for k, v in {"HOME": "/tmp", **job.environment, **self._pause_environment(job)}.items()],
+                "env": [{"name": k, "value": v} for k, v in env.items()],
                 "resources": {"requests": {"cpu": f"{CPU_M}m", "memory": f"{MEMORY_MIB}Mi"}, "limits": {"cpu": f"{2 * CPU_M}m", "memory": f"{MEMORY_MIB}Mi"}},
-                "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True, "runAsUser": OPS_UID,
-                                    "capabilities": {"drop": ["ALL"]}},
+                "securityContext": _container_security(),
                 "volumeMounts": mounts,
             }],
             "volumes": volumes,
         }
+
+
+def _container_security() -> dict[str, Any]:
+    return {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True, "runAsUser": OPS_UID, "capabilities": {"drop": ["ALL"]}}
 
 
 def export_environment(tenant: TenantNames, target: TenantNames, masking: str, backup_account_url: pulumi.Input[str], backup_container: str,

@@ -196,6 +196,7 @@ def refresh_exports(shared: Any, tenant: TenantNames, database: TenantDatabaseOu
             image=image(cfg, shared.registry, "backupImage"), identity_client_id=identity.client_id, tenant_id=shared.tenant_id,
             key_vault_name=zone.key_vault.name, secrets=[(database.password_secret.name, "db-password"), (masking_key.name, "masking-key")],
             postgres_cidr=cfg.network.subnets.postgres, private_endpoint_cidr=cfg.network.subnets.private_endpoints,
+            odoo_image=image(cfg, shared.registry, "odooImage"),
             depends_on=[*depends_on, *grants],
         ),
     )

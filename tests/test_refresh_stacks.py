@@ -251,3 +251,57 @@ def test_odoo_scaler_pauses_the_scaled_objects_waits_for_no_replica_and_unpauses
         assert [b for m, _, b in seen if m == "PATCH"] == [("application/merge-patch+json", {"metadata": {"annotations": {PAUSE: None}}})] * 2
     finally:
         server.shutdown()
+
+
+def test_the_export_runs_the_odoo_images_own_neutralize_scripts(prod, monkeypatch):
+    """As `odoo-bin neutralize` does, every addon's data/neutralize.sql runs too: an init container of the Odoo image
+    copies them into a volume the export reads as ODOO_ADDONS_DIR."""
+    from components.refresh import NEUTRALIZE_DIR
+    from tools.preview import stack_settings
+
+    odoo_image = stack_settings("prod")["odooImage"]
+    for key in REFRESHED:
+        pod = refresh_jobs(prod)[f"refresh-export-{key}"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        [init] = pod["initContainers"]
+        assert init["command"][:2] == ["python3", "-c"] and init["command"][-1] == NEUTRALIZE_DIR
+        assert init["image"].endswith(".azurecr.io/" + odoo_image)  # the stack's Odoo image, from its registry
+        writes = {m["name"] for m in init["volumeMounts"] if m["mountPath"] == NEUTRALIZE_DIR}
+        reads = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+        assert writes and all(reads[w]["mountPath"] == NEUTRALIZE_DIR and reads[w]["readOnly"] for w in writes)
+        monkeypatch.setenv("REFRESH_KEY_FILE", "/dev/null")
+        for name, value in env_of({"spec": {"jobTemplate": {"spec": {"template": {"spec": pod}}}}}).items():
+            monkeypatch.setenv(name, value)
+        assert refresh_cli.parser().parse_args(["export"]).odoo_addons_dir == NEUTRALIZE_DIR
+
+
+def test_the_copy_script_finds_every_addons_neutralize_sql_where_odoo_looks(tmp_path):
+    """The init container's script, run for real against a stand-in `odoo` package with two addons paths; what it
+    writes is what ops/refresh/neutralize.py reads."""
+    import subprocess
+    import sys
+
+    from components.refresh import COPY_NEUTRALIZE_SCRIPTS
+    from ops.refresh import neutralize
+
+    site, extra = tmp_path / "site", tmp_path / "extra-addons"
+    (site / "odoo" / "addons").mkdir(parents=True)
+    (site / "odoo" / "__init__.py").write_text("")
+    # odoo/addons/__init__.py extends its path with the configured addons directories, as Odoo's does
+    (site / "odoo" / "addons" / "__init__.py").write_text(f"__path__.append({str(extra)!r})\n")
+    for root, module, sql in ((site / "odoo" / "addons", "base", "UPDATE ir_cron SET active = false;"),
+                              (site / "odoo" / "addons", "web", None),
+                              (extra, "construction_site", "UPDATE site_webhook SET url = 'http://invalid';")):
+        (root / module / "data").mkdir(parents=True)
+        if sql:
+            (root / module / "data" / "neutralize.sql").write_text(sql)
+    target = tmp_path / "neutralize"
+    run = subprocess.run([sys.executable, "-c", COPY_NEUTRALIZE_SCRIPTS, str(target)], env={"PYTHONPATH": str(site)}, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert dict(neutralize.odoo_scripts(str(target), ["base", "web", "construction_site"])) == {
+        "base": "UPDATE ir_cron SET active = false;", "construction_site": "UPDATE site_webhook SET url = 'http://invalid';"}
+    # an image without any (a wrong image) fails the pod before the export starts
+    empty = tmp_path / "empty"
+    (empty / "odoo" / "addons").mkdir(parents=True)
+    (empty / "odoo" / "__init__.py").write_text("")
+    (empty / "odoo" / "addons" / "__init__.py").write_text("")
+    assert subprocess.run([sys.executable, "-c", COPY_NEUTRALIZE_SCRIPTS, str(tmp_path / "none")], env={"PYTHONPATH": str(empty)}).returncode == 1
