@@ -154,6 +154,11 @@ def role_assignment(
     )
 
 
+def custom_role_id(role_name: str) -> str:
+    """The GUID of the custom role named `role_name`: known before it exists (the deployer's RBAC condition lists it)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"odoo-platform/{role_name}"))
+
+
 def custom_role(name: str, role_name: str, subscription_id: pulumi.Input[str], actions: Sequence[str], description: str,
                 parent: pulumi.Resource) -> authorization.RoleDefinition:
     """A custom role holding exactly `actions`, assignable in this subscription. Its id is a UUID derived from
@@ -161,7 +166,7 @@ def custom_role(name: str, role_name: str, subscription_id: pulumi.Input[str], a
     scope = pulumi.Output.concat("/subscriptions/", subscription_id)
     return authorization.RoleDefinition(
         f"{name}-role-definition",
-        role_definition_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"odoo-platform/{role_name}")),
+        role_definition_id=custom_role_id(role_name),
         role_name=role_name,
         role_type="CustomRole",
         description=description,

@@ -27,7 +27,7 @@ from components.landing_zone import DrNetworkPlan, LandingZone, LandingZoneArgs,
 from components.observability import AlertTarget, MaintenanceSuppression, Observability, ObservabilityArgs, SecureWebhook
 from components.prometheus_rules import Slo, TenantWatch
 from components.severity import CRITICALITIES, BusinessWindow
-from components.naming import TenantNames
+from components.naming import Naming, TenantNames
 from components.interfaces import custom_role, role_assignment
 from components.odoo_tenant import TLS_SECRET, DataServices, OdooTenant, OdooTenantArgs, TenantSecrets, WorkingHours
 from components.postgres import ADMIN_LOGIN, PASSWORD_SPECIALS, PostgresReplica, PostgresServer, PostgresServerArgs
@@ -35,8 +35,7 @@ from components.redis import RedisCache, RedisCacheArgs
 from components.refresh import with_refresh_allowance
 from components.registry import ContainerRegistry, ContainerRegistryArgs
 from components.rotation import ODOO_ADMIN_PASSWORD, POSTGRES_ADMIN_PASSWORD, REDIS_ACCESS_KEY, TENANT_DB_PASSWORD
-from components.rotation_jobs import RotationJobs, RotationJobsArgs
-from components.rotation_jobs import platform_service_account
+from components.rotation_jobs import RotationJobs, RotationJobsArgs, platform_service_account
 from components.rotation_jobs import service_account as rotation_service_account
 from components.storage import BACKUPS, ObjectStorage, ObjectStorageArgs
 from components.tier import lock_for
@@ -541,19 +540,24 @@ OPERATION_STATUS_ACTIONS = [
 ]
 
 
+def custom_role_names(naming: Naming) -> dict[str, str]:
+    """The stack's custom roles (tenant-unique names): the operation status reader, then one per rotated kind."""
+    return {"status": f"odoo-platform {naming.base} operation status reader", **{kind: f"odoo-platform {naming.base} {kind} rotation" for kind in ROTATION_ACTIONS}}
+
+
 def platform_rotations(shared: Platform, tenants: list[TenantNames]) -> None:
     """The Redis access key's and the PostgreSQL admin password's rotations (components/rotation_jobs.py): each its own
     identity with Key Vault Secrets Officer on its secret and a custom role on its resource. The Redis run restarts
     Odoo in every environment of `tenants`."""
     cfg, zone, postgres, redis = shared.cfg, shared.zone, shared.postgres, shared.redis
-    base = cfg.naming.base
-    status_reader = custom_role("rotation-operation-status", f"odoo-platform {base} operation status reader", shared.subscription_id,
+    names = custom_role_names(cfg.naming)
+    status_reader = custom_role("rotation-operation-status", names["status"], shared.subscription_id,
                                 OPERATION_STATUS_ACTIONS, "Reads the status of the long-running operations the secret rotations start.", zone)
     subscription = pulumi.Output.concat("/subscriptions/", shared.subscription_id)
     rotated = {REDIS_ACCESS_KEY: (redis.database.id, redis.access_key_secret), POSTGRES_ADMIN_PASSWORD: (postgres.server.id, postgres.admin_secret)}
     for kind, (resource_id, secret) in rotated.items():
         identity = shared.aks.workload_identity(f"rotate-{kind}", BOOTSTRAP_NAMESPACE, platform_service_account(kind), zone.resource_groups["management"].name)
-        role = custom_role(f"rotation-{kind}", f"odoo-platform {base} {kind} rotation", shared.subscription_id, ROTATION_ACTIONS[kind],
+        role = custom_role(f"rotation-{kind}", names[kind], shared.subscription_id, ROTATION_ACTIONS[kind],
                            f"Rotates the {kind} of one resource (ops/rotate).", zone)
         grants: list[pulumi.Resource] = [
             role_assignment(f"rotate-{kind}-kv", secret.id, "Key Vault Secrets Officer", identity.principal_id, zone),

@@ -311,3 +311,14 @@ def test_only_stack_wide_rotations_reach_azure_resource_manager(stack):
     jobs = [r.inputs for r in stack.of_type(CRON) if r.inputs["metadata"]["namespace"] == BOOTSTRAP_NAMESPACE]
     reach = {j["metadata"]["name"]: selected(j["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]) for j in jobs}
     assert reach == {**{f"rotate-db-{t}": False for t in tenants(stack)}, **{f"rotate-{k}": True for k in PLATFORM_KINDS}}
+
+
+def test_the_deployers_rbac_condition_allows_every_role_the_stack_assigns(stack):
+    """docs/running-for-real.md limits the pipeline identity's role assignments to `python -m tools.role_ids`: every
+    assignment the stack declares, built-in or custom, must be among them, or the first `pulumi up` is refused."""
+    from tools.role_ids import role_ids
+
+    allowed = set(role_ids([stack.stack]))
+    assigned = {r.inputs["roleDefinitionId"].rsplit("/", 1)[-1] for r in stack.of_type(ROLE)}
+    defined = {r.inputs["roleDefinitionId"] for r in stack.of_type(ROLE_DEFINITION)}
+    assert defined and defined <= assigned <= allowed, sorted(assigned - allowed)
