@@ -462,7 +462,7 @@ def scan(conn: Any, needles: list[Needle]) -> list[dict[str, Any]]:
     try:
         for table, columns in sorted(columns_of(conn).items()):
             for column in sorted(c for c, (t, _) in columns.items() if t.startswith(("text", "character", "json"))):
-                rows = conn.execute(_scan_sql(table, column), {"sep": SEPARATORS, "ks": lengths}).fetchall()
+                rows = conn.execute(_scan_sql(table, column, lengths), {"sep": SEPARATORS}).fetchall()
                 findings += [{"table": table, "column": column, "kind": kind, "sampled_from": source} for kind, source in rows]
     finally:
         conn.execute("DROP TABLE refresh_needles, refresh_anchors")
@@ -493,18 +493,24 @@ def _load_needles(conn: Any, needles: list[Needle]) -> list[int]:
     return [r[0] for r in conn.execute("SELECT DISTINCT tokens FROM refresh_needles ORDER BY 1").fetchall()]
 
 
-def _scan_sql(table: str, column: str) -> str:
+def _scan_sql(table: str, column: str, lengths: list[int]) -> str:
     """The needles found in one column, in two passes. Every needle holds its anchor as a whole token, so the values
     that can hold any needle are those with an anchor among their tokens: one regular-expression split of each value
-    and a lookup of each token (hits). Only those rows are read again (by ctid), tokenised in order and their k-grams
-    joined with the needles. MATERIALIZED: inlined, the token array is recomputed for every k-gram of the row."""
+    and a lookup of each token (hits). Only those rows are read again (by ctid) and split into ordered tokens; the
+    k-gram starting at each token is that token and the next k - 1 (lead() over the row's tokens: linear in the
+    text, where slicing the token array for every position made a long mail body quadratic), joined with the needles."""
     col, name = quote_ident(column), f"public.{quote_ident(table)}"
+    window = "OVER (PARTITION BY tid ORDER BY o)"
+    grams = " UNION ALL ".join(
+        f"SELECT concat_ws(' ', {', '.join(['tok'] + [f'lead(tok, {j}) {window}' for j in range(1, k)])}) AS g, "
+        f"{f'lead(tok, {k - 1}) {window}' if k > 1 else 'tok'} AS last FROM t" for k in sorted(set(lengths)))
     return (
         f"WITH hits AS MATERIALIZED (SELECT DISTINCT t.ctid AS tid FROM {name} t CROSS JOIN LATERAL "
         f"{PIECES.format(value=f't.{col}::text')} AS w(piece) JOIN refresh_anchors a ON a.token = rtrim(w.piece, '.')), "
-        f"s AS MATERIALIZED (SELECT {TOKENS.format(value=col + '::text')} AS a FROM {name} WHERE ctid = ANY(ARRAY(SELECT tid FROM hits))) "
-        "SELECT DISTINCT n.kind, n.source FROM s CROSS JOIN LATERAL (SELECT array_to_string(s.a[i:i + k - 1], ' ') AS g "
-        "FROM unnest(%(ks)s::int[]) k, generate_series(1, cardinality(s.a) - k + 1) i) grams JOIN refresh_needles n ON n.value = grams.g")
+        f"t AS MATERIALIZED (SELECT r.ctid AS tid, u.tok, u.o FROM {name} r CROSS JOIN LATERAL unnest({TOKENS.format(value=f'r.{col}::text')}) "
+        "WITH ORDINALITY u(tok, o) WHERE r.ctid = ANY(ARRAY(SELECT tid FROM hits))), "
+        f"grams AS ({grams}) "
+        "SELECT DISTINCT n.kind, n.source FROM grams JOIN refresh_needles n ON n.value = grams.g WHERE grams.last IS NOT NULL")
 
 
 def row_counts(conn: Any) -> dict[str, int]:
