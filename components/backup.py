@@ -35,6 +35,18 @@ def scratch_container(names: TenantNames) -> str:
     return f"{names.container}-drill"
 
 
+def ops_pod_security() -> dict[str, Any]:
+    """The pod securityContext of every ops-image job: fsGroup and supplementalGroups too, as Azure Policy's
+    restricted initiative wants every group set (components/admission.py)."""
+    return {"runAsNonRoot": True, "runAsUser": OPS_UID, "runAsGroup": OPS_UID, "fsGroup": OPS_UID, "supplementalGroups": [OPS_UID],
+            "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def ops_container_security() -> dict[str, Any]:
+    return {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True, "runAsUser": OPS_UID,
+            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
 @dataclass(frozen=True)
 class BackupPlan:
     """When each job runs (cron, UTC), what is kept, and the targets a drill is held to."""
@@ -177,7 +189,7 @@ class BackupJobs(pulumi.ComponentResource):
             "automountServiceAccountToken": False,
             "nodeSelector": {"workload-class": "jobs"},
             "tolerations": [{"key": "workload-class", "operator": "Equal", "value": "jobs", "effect": "NoSchedule"}],
-            "securityContext": {"runAsNonRoot": True, "runAsUser": OPS_UID, "runAsGroup": OPS_UID, "fsGroup": OPS_UID, "supplementalGroups": [OPS_UID], "seccompProfile": {"type": "RuntimeDefault"}},
+            "securityContext": ops_pod_security(),
             "containers": [
                 {
                     # The drill's JSON record is read from this container's name (components/workbooks.py).
@@ -187,13 +199,7 @@ class BackupJobs(pulumi.ComponentResource):
                     "command": ["python", "-m", "ops.backup", command],
                     "env": [{"name": k, "value": v} for k, v in job_environment(self._args, command).items()],
                     "resources": {"requests": {"cpu": f"{CPU_M}m", "memory": f"{MEMORY_MIB}Mi"}, "limits": {"cpu": f"{2 * CPU_M}m", "memory": f"{MEMORY_MIB}Mi"}},
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "readOnlyRootFilesystem": True,
-                        "runAsNonRoot": True,
-                        "runAsUser": OPS_UID,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
+                    "securityContext": ops_container_security(),
                     "volumeMounts": [{"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True}, {"name": "tmp", "mountPath": "/tmp"}],
                 }
             ],

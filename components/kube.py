@@ -13,6 +13,16 @@ def api(value: dict[str, Any]) -> Any:
     return value
 
 
+def api_token_volume(mount_path: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(volumeMount, volume) of the pod's own service-account token and the cluster CA, as automounting would give
+    them (short-lived, projected), for the few jobs that call the API server."""
+    return ({"name": "kube-api", "mountPath": mount_path, "readOnly": True},
+            {"name": "kube-api", "projected": {"sources": [
+                {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}},
+                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            ]}})
+
+
 def secret_provider_spec(
     client_id: Any, key_vault_name: Any, tenant_id: Any, objects: list[tuple[Any, str]], secret_objects: Optional[list[dict[str, Any]]] = None
 ) -> dict[str, Any]:

@@ -17,8 +17,8 @@ from typing import Any, Mapping, Optional, Sequence, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .backup import CPU_M, MEMORY_MIB, OPS_UID, SECRETS_DIR, fqdn_policy, network_policies
-from .kube import api, secret_provider_spec
+from .backup import CPU_M, MEMORY_MIB, SECRETS_DIR, fqdn_policy, network_policies, ops_container_security, ops_pod_security
+from .kube import api, api_token_volume, secret_provider_spec
 from .naming import TenantNames
 
 SERVICE_ACCOUNT = "refresh"
@@ -203,24 +203,20 @@ class RefreshJobs(pulumi.ComponentResource):
                 "imagePullPolicy": "IfNotPresent",
                 "command": ["python3", "-c", COPY_NEUTRALIZE_SCRIPTS, NEUTRALIZE_DIR],
                 "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
-                "securityContext": _container_security(),
+                "securityContext": ops_container_security(),
                 "volumeMounts": [{"name": "neutralize", "mountPath": NEUTRALIZE_DIR}, {"name": "tmp", "mountPath": "/tmp"}],
             })
         if args.command == IMPORT and args.pause_odoo:
-            # The API token of this service account only, as automounting would give it (short-lived, projected).
-            mounts.append({"name": "kube-api", "mountPath": TOKEN_DIR, "readOnly": True})
-            volumes.append({"name": "kube-api", "projected": {"sources": [
-                {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}},
-                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
-            ]}})
+            mount, volume = api_token_volume(TOKEN_DIR)
+            mounts.append(mount)
+            volumes.append(volume)
         return {
             "restartPolicy": "Never",
             "serviceAccountName": SERVICE_ACCOUNT,
             "automountServiceAccountToken": False,
             "nodeSelector": {"workload-class": "jobs"},
             "tolerations": [{"key": "workload-class", "operator": "Equal", "value": "jobs", "effect": "NoSchedule"}],
-            "securityContext": {"runAsNonRoot": True, "runAsUser": OPS_UID, "runAsGroup": OPS_UID, "fsGroup": OPS_UID, "supplementalGroups": [OPS_UID],
-                                "seccompProfile": {"type": "RuntimeDefault"}},
+            "securityContext": ops_pod_security(),
             **({"initContainers": init} if init else {}),
             "containers": [{
                 "name": f"refresh-{args.command}",
@@ -229,15 +225,11 @@ class RefreshJobs(pulumi.ComponentResource):
                 "command": ["python", "-m", "ops.refresh", args.command],
                 "env": [{"name": k, "value": v} for k, v in env.items()],
                 "resources": {"requests": {"cpu": f"{CPU_M}m", "memory": f"{MEMORY_MIB}Mi"}, "limits": {"cpu": f"{2 * CPU_M}m", "memory": f"{MEMORY_MIB}Mi"}},
-                "securityContext": _container_security(),
+                "securityContext": ops_container_security(),
                 "volumeMounts": mounts,
             }],
             "volumes": volumes,
         }
-
-
-def _container_security() -> dict[str, Any]:
-    return {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True, "runAsUser": OPS_UID, "capabilities": {"drop": ["ALL"]}}
 
 
 def export_environment(tenant: TenantNames, target: TenantNames, masking: str, backup_account_url: pulumi.Input[str], backup_container: str,

@@ -31,8 +31,8 @@ from typing import Any, Mapping, Optional, Sequence, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .backup import OPS_UID, SECRETS_DIR, fqdn_policy, network_policies
-from .kube import api, secret_provider_spec
+from .backup import SECRETS_DIR, fqdn_policy, network_policies, ops_container_security, ops_pod_security
+from .kube import api, api_token_volume, secret_provider_spec
 from .naming import TenantNames
 from .refresh import ODOO_SCALED, TOKEN_DIR
 from .rotation import POSTGRES_ADMIN_PASSWORD, REDIS_ACCESS_KEY, TENANT_DB_PASSWORD, SecretLifetime
@@ -244,21 +244,16 @@ class RotationJobs(pulumi.ComponentResource):
             volumes.append({"name": "secrets", "csi": {"driver": "secrets-store.csi.k8s.io", "readOnly": True,
                                                        "volumeAttributes": {"secretProviderClass": account}}})
         if api_token:
-            # The API token of this service account only, as automounting would give it (short-lived, projected).
-            mounts.append({"name": "kube-api", "mountPath": TOKEN_DIR, "readOnly": True})
-            volumes.append({"name": "kube-api", "projected": {"sources": [
-                {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}},
-                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
-            ]}})
+            mount, volume = api_token_volume(TOKEN_DIR)
+            mounts.append(mount)
+            volumes.append(volume)
         return {
             "restartPolicy": "Never",
             "serviceAccountName": account,
             "automountServiceAccountToken": False,
             "nodeSelector": {"workload-class": "jobs"},
             "tolerations": [{"key": "workload-class", "operator": "Equal", "value": "jobs", "effect": "NoSchedule"}],
-            # fsGroup and supplementalGroups: Azure Policy's restricted initiative wants every group set (admission.py).
-            "securityContext": {"runAsNonRoot": True, "runAsUser": OPS_UID, "runAsGroup": OPS_UID, "fsGroup": OPS_UID, "supplementalGroups": [OPS_UID],
-                                "seccompProfile": {"type": "RuntimeDefault"}},
+            "securityContext": ops_pod_security(),
             "containers": [{
                 "name": "rotate",
                 "image": self._args.image,
@@ -268,8 +263,7 @@ class RotationJobs(pulumi.ComponentResource):
                 "command": ["python", "-m", "ops.rotate", kind, "--secret", secret_name],
                 "env": [{"name": k, "value": v} for k, v in env.items()],
                 "resources": {"requests": {"cpu": f"{CPU_M}m", "memory": f"{MEMORY_MIB}Mi"}, "limits": {"cpu": f"{5 * CPU_M}m", "memory": f"{MEMORY_MIB}Mi"}},
-                "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True, "runAsUser": OPS_UID,
-                                    "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
+                "securityContext": ops_container_security(),
                 "volumeMounts": mounts,
             }],
             "volumes": volumes,
