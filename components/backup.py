@@ -35,11 +35,19 @@ def scratch_container(names: TenantNames) -> str:
     return f"{names.container}-drill"
 
 
-def ops_pod_security() -> dict[str, Any]:
-    """The pod securityContext of every ops-image job: fsGroup and supplementalGroups too, as Azure Policy's
-    restricted initiative wants every group set (components/admission.py)."""
-    return {"runAsNonRoot": True, "runAsUser": OPS_UID, "runAsGroup": OPS_UID, "fsGroup": OPS_UID, "supplementalGroups": [OPS_UID],
-            "seccompProfile": {"type": "RuntimeDefault"}}
+def ops_job_pod(service_account: str) -> dict[str, Any]:
+    """What every ops-image job's pod spec shares: run once as `service_account` with no automounted API token, on the
+    jobs pool, with a securityContext that sets fsGroup and supplementalGroups too, as Azure Policy's restricted
+    initiative wants every group set (components/admission.py)."""
+    return {
+        "restartPolicy": "Never",
+        "serviceAccountName": service_account,
+        "automountServiceAccountToken": False,
+        "nodeSelector": {"workload-class": "jobs"},
+        "tolerations": [{"key": "workload-class", "operator": "Equal", "value": "jobs", "effect": "NoSchedule"}],
+        "securityContext": {"runAsNonRoot": True, "runAsUser": OPS_UID, "runAsGroup": OPS_UID, "fsGroup": OPS_UID, "supplementalGroups": [OPS_UID],
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+    }
 
 
 def ops_container_security() -> dict[str, Any]:
@@ -184,12 +192,7 @@ class BackupJobs(pulumi.ComponentResource):
 
     def _pod(self, command: str) -> dict[str, Any]:
         return {
-            "restartPolicy": "Never",
-            "serviceAccountName": SERVICE_ACCOUNT,
-            "automountServiceAccountToken": False,
-            "nodeSelector": {"workload-class": "jobs"},
-            "tolerations": [{"key": "workload-class", "operator": "Equal", "value": "jobs", "effect": "NoSchedule"}],
-            "securityContext": ops_pod_security(),
+            **ops_job_pod(SERVICE_ACCOUNT),
             "containers": [
                 {
                     # The drill's JSON record is read from this container's name (components/workbooks.py).

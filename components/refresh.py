@@ -17,7 +17,7 @@ from typing import Any, Mapping, Optional, Sequence, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .backup import CPU_M, MEMORY_MIB, SECRETS_DIR, fqdn_policy, network_policies, ops_container_security, ops_pod_security
+from .backup import CPU_M, MEMORY_MIB, SECRETS_DIR, fqdn_policy, network_policies, ops_container_security, ops_job_pod
 from .kube import api, api_token_volume, secret_provider_spec
 from .naming import TenantNames
 
@@ -211,12 +211,7 @@ class RefreshJobs(pulumi.ComponentResource):
             mounts.append(mount)
             volumes.append(volume)
         return {
-            "restartPolicy": "Never",
-            "serviceAccountName": SERVICE_ACCOUNT,
-            "automountServiceAccountToken": False,
-            "nodeSelector": {"workload-class": "jobs"},
-            "tolerations": [{"key": "workload-class", "operator": "Equal", "value": "jobs", "effect": "NoSchedule"}],
-            "securityContext": ops_pod_security(),
+            **ops_job_pod(SERVICE_ACCOUNT),
             **({"initContainers": init} if init else {}),
             "containers": [{
                 "name": f"refresh-{args.command}",

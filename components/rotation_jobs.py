@@ -31,7 +31,7 @@ from typing import Any, Mapping, Optional, Sequence, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .backup import SECRETS_DIR, fqdn_policy, network_policies, ops_container_security, ops_pod_security
+from .backup import SECRETS_DIR, fqdn_policy, network_policies, ops_container_security, ops_job_pod
 from .kube import api, api_token_volume, secret_provider_spec
 from .naming import TenantNames
 from .refresh import ODOO_SCALED, TOKEN_DIR
@@ -248,12 +248,7 @@ class RotationJobs(pulumi.ComponentResource):
             mounts.append(mount)
             volumes.append(volume)
         return {
-            "restartPolicy": "Never",
-            "serviceAccountName": account,
-            "automountServiceAccountToken": False,
-            "nodeSelector": {"workload-class": "jobs"},
-            "tolerations": [{"key": "workload-class", "operator": "Equal", "value": "jobs", "effect": "NoSchedule"}],
-            "securityContext": ops_pod_security(),
+            **ops_job_pod(account),
             "containers": [{
                 "name": "rotate",
                 "image": self._args.image,
