@@ -279,3 +279,77 @@ def test_the_drain_awaits_every_output_and_raises_the_first_failure(monkeypatch,
 
     with pytest.raises(ZeroDivisionError):
         recording.run_program(failing, "dev", {})
+
+
+def _small_program(fail: bool):
+    """A stand-in for run_stack: three resources registered the way the real program registers them, then maybe a crash."""
+    import pulumi
+
+    from tools.recording import run_program
+
+    def run_stack(stack, raw, on_register=None):
+        def program():
+            for n in range(3):
+                pulumi.CustomResource("test:index:Thing", f"thing-{n}", {"n": n})
+            if fail:
+                raise RuntimeError("the program broke")
+
+        return run_program(program, stack, raw, on_register=on_register)
+
+    return run_stack
+
+
+def _processes_naming(text: str) -> list[int]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if text.encode() in f.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def test_a_pack_that_fails_is_reported_once_the_program_has_run(tmp_path, monkeypatch, capsys):
+    """The analysis process starts the pack beside the program: a pack that cannot start fails the preview (exit 1)
+    with the pack's own error, and leaves no process behind."""
+    from tools import preview
+
+    pack = tmp_path / "broken-pack"
+    pack.mkdir()
+    (pack / "__main__.py").write_text("raise SystemExit('this pack cannot start: rules missing')\n")
+    monkeypatch.setattr(preview, "POLICY_DIR", str(pack))
+    monkeypatch.setattr(preview, "run_stack", _small_program(fail=False))
+    assert preview.main(["dev", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "error: policy pack:" in err and "this pack cannot start: rules missing" in err
+    assert _processes_naming(str(pack)) == []
+
+
+def test_a_failing_program_stops_the_analysis_and_its_pack(tmp_path, monkeypatch):
+    """The pack and the process feeding it are running when the program fails: both are stopped, none is left."""
+    from tools import preview
+
+    pack = tmp_path / "pack"
+    pack.symlink_to(preview.POLICY_DIR)  # a path of its own, to find the processes by
+    monkeypatch.setattr(preview, "POLICY_DIR", str(pack))
+    monkeypatch.setattr(preview, "run_stack", _small_program(fail=True))
+    started = []
+    real = preview.StreamingAnalysis.__init__
+
+    def spy(self, *args):
+        real(self, *args)
+        deadline = time.monotonic() + 30
+        while len(_processes_naming(str(pack))) < 2 and time.monotonic() < deadline:  # the feeder and its pack
+            time.sleep(0.05)
+        started.extend(_processes_naming(str(pack)))
+
+    monkeypatch.setattr(preview.StreamingAnalysis, "__init__", spy)
+    try:
+        status = preview.main(["dev", "--quiet"])
+    except Exception as e:  # the fleet reports a program's exception; either way the processes must be gone
+        status = e
+    assert status == 2 or isinstance(status, RuntimeError), status
+    assert len(started) == 2
+    assert _processes_naming(str(pack)) == []

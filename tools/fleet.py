@@ -14,7 +14,6 @@ import argparse
 import fnmatch
 import io
 import json
-import multiprocessing
 import os
 import queue
 import shutil
@@ -248,7 +247,7 @@ class Fleet:
     def start(self, job: Job) -> None:
         job.started, job.state = time.monotonic(), "running"
         # A session of its own: the terminal's Ctrl-C reaches this process only, which then stops each child's
-        # whole group (the preview's policy pack and feeder, or the Pulumi CLI and its plugins) in order.
+        # whole group (the preview's analysis process and its policy pack, or the Pulumi CLI and its plugins) in order.
         job.process = subprocess.Popen(self.command(job.stack), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                        text=True, start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self._open[job.stack] = 2
@@ -397,13 +396,10 @@ def main(argv: Optional[list[str]] = None, out: IO[str] = sys.stdout) -> int:
     root, plans = os.path.abspath(args.root), os.path.abspath(args.plans)
     if args.child:
         status = run_child(args.child[0], args.child[1], root, plans, args.policy_config)
-        for child in multiprocessing.active_children():  # a preview that failed mid-program may leave its feeder
-            child.terminate()
-            child.join()
         sys.stdout.flush()
         sys.stderr.flush()
-        # The pack, the feeder or the CLI have ended; tearing down a big stack's heap object by object would only
-        # delay the fleet's row (seconds at 200 environments).
+        # The analysis process and its pack, or the CLI, have ended; tearing down a big stack's heap object by object
+        # would only delay the fleet's row (seconds at 200 environments).
         os._exit(status)
     if args.operation is None:
         parser.error("say preview or up")

@@ -6,9 +6,13 @@ Exit codes: 0 clean, 1 a mandatory policy violation or a deployment-rule finding
 2 invalid configuration.
 """
 import argparse
-import multiprocessing
+import json
 import os
+import pickle
+import queue
+import subprocess
 import sys
+import threading
 from typing import Any, Callable, Optional
 
 import pulumi
@@ -18,7 +22,7 @@ from stacks.config import PROJECT, ConfigError, load_config, raw_from_stack_file
 from . import deploy_rules, stack_file
 from .cost.report import cost_section, summary_lines
 from .plan import build_plan, render_tree, resource_entry, write_plan
-from .policy_runner import PolicyPack, PolicyPackError, connect, load_pack_config
+from .policy_runner import PolicyPackError, load_pack_config
 from .recording import RecordedResource, Recording, run_program
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -56,35 +60,34 @@ def run_stack(stack: str, raw: dict[str, Any], on_register: Optional[Callable[[R
     return run_program(main, stack, raw, project=PROJECT, on_register=on_register)
 
 
-def _feed(port: int, project: str, stack: str, pack_config: dict[str, Any], entries: Any, results: Any) -> None:
-    """Child process: Analyze each resource entry as it arrives, then AnalyzeStack over the same entries here, where
-    their properties are encoded already (the program's process only waits); return the policy section."""
-    channel, stub = connect(port)
-    session = PolicyPack.configure(stub, project, stack, pack_config)
-    try:
-        fed = []
-        while (entry := entries.get()) is not None:
-            session.analyze(entry)
-            fed.append(entry)
-        results.put(("ok", session.analyze_stack(fed).as_plan_section(), len(fed)))
-    except Exception as e:  # reported by the parent
-        results.put(("error", str(e), 0))
-    finally:
-        channel.close()
-
-
 class StreamingAnalysis:
     """Feeds each resource to the pack as it registers, while the program goes on, as `pulumi preview` does.
-    A separate feeding process keeps the program's interpreter (and its lock) out of the gRPC traffic,
-    so the program and the pack run on both cores."""
+    tools/pack_feed.py, a process of its own, starts the pack and does the encoding and the gRPC traffic, so the
+    program's interpreter (and its lock) stays out of them and the program and the pack run on both cores. A thread
+    here pickles the entries into its stdin, so registering never waits for the pipe."""
 
-    def __init__(self, pack: PolicyPack, project: str, stack: str, pack_config: dict[str, Any]):
-        self.pack, self.project, self.stack, self.pack_config = pack, project, stack, pack_config
-        context = multiprocessing.get_context("spawn")
-        self.entries, self.results = context.Queue(), context.Queue()
-        self.feeder = context.Process(target=_feed, args=(pack.port, project, stack, pack_config, self.entries, self.results), daemon=True)
-        self.feeder.start()
+    def __init__(self, pack_dir: str, project: str, stack: str, pack_config: dict[str, Any]):
+        self.feeder = subprocess.Popen(
+            [sys.executable, "-m", "tools.pack_feed", pack_dir, project, stack, json.dumps(pack_config)],
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        self.entries: queue.SimpleQueue = queue.SimpleQueue()
+        self.writer = threading.Thread(target=self._write, daemon=True)
+        self.writer.start()
         self._ended = False
+
+    def _write(self) -> None:
+        pipe = self.feeder.stdin
+        assert pipe is not None
+        try:
+            while True:
+                entry = self.entries.get()
+                pipe.write(pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
+                if entry is None:
+                    break
+            pipe.close()
+        except (BrokenPipeError, OSError):  # the feeder has failed: finish() reports why
+            pass
 
     def __call__(self, resource: RecordedResource) -> None:
         self.entries.put(resource_entry(resource))
@@ -96,17 +99,34 @@ class StreamingAnalysis:
 
     def finish(self, resources: list[dict[str, Any]]) -> dict[str, Any]:
         self.no_more_resources()
-        status, payload, analyzed = self.results.get()
-        self.feeder.join()
-        for queue in (self.entries, self.results):  # released now, not at interpreter exit (tools/fleet.py ends with os._exit)
-            queue.close()
-            queue.join_thread()
-        self.entries = self.results = None
+        self.writer.join()
+        out, err = self.feeder.stdout.read(), self.feeder.stderr.read()  # type: ignore[union-attr]  (pipes, see __init__)
+        self.feeder.wait()
+        try:
+            status, payload, analyzed = pickle.loads(out)
+        except Exception:
+            raise PolicyPackError(f"the analysis process failed (exit {self.feeder.returncode}): {err.decode(errors='replace').strip()[-2000:]}") from None
         if status != "ok":
             raise PolicyPackError(f"analysis failed: {payload}")
         if analyzed != len(resources):
             raise PolicyPackError(f"the pack analyzed {analyzed} resources, the plan has {len(resources)}")
         return payload
+
+    def close(self) -> None:
+        """Stop the feeder and its pack if they are still running (the program failed)."""
+        if self.feeder.poll() is None:
+            self.feeder.terminate()
+            try:
+                self.feeder.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.feeder.kill()
+                self.feeder.wait()
+        for pipe in (self.feeder.stdin, self.feeder.stdout, self.feeder.stderr):
+            try:
+                if pipe is not None:
+                    pipe.close()
+            except OSError:  # entries still buffered for a feeder that is gone
+                pass
 
 
 def main(argv: Optional[list[str]] = None, on_register: Optional[Callable[[RecordedResource], None]] = None) -> int:
@@ -119,14 +139,13 @@ def main(argv: Optional[list[str]] = None, on_register: Optional[Callable[[Recor
     parser.add_argument("--quiet", action="store_true", help="print the summary only, not the tree")
     args = parser.parse_args(argv)
 
-    pack = None
+    analysis = None
     try:
         raw = stack_settings(args.stack, args.config)
         pack_config = load_pack_config(args.policy_config)
         cfg = load_config(args.stack, raw)
         if os.path.exists(os.path.join(POLICY_DIR, "__main__.py")):
-            pack = PolicyPack(POLICY_DIR)
-        analysis = StreamingAnalysis(pack, PROJECT, args.stack, pack_config) if pack else None
+            analysis = StreamingAnalysis(POLICY_DIR, PROJECT, args.stack, pack_config)
         hooks = [hook for hook in (analysis, on_register) if hook is not None]
         recording = run_stack(args.stack, raw, on_register=(lambda r: [hook(r) for hook in hooks]) if hooks else None)
         if analysis is not None:
@@ -148,8 +167,8 @@ def main(argv: Optional[list[str]] = None, on_register: Optional[Callable[[Recor
         print(f"error: policy pack: {e}", file=sys.stderr)
         return 1
     finally:
-        if pack is not None:
-            pack.close()
+        if analysis is not None:
+            analysis.close()
 
     tree = render_tree(recording)
     print(f"Previewing stack {args.stack} (offline, Azure mocks)\n")

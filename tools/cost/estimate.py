@@ -237,7 +237,10 @@ class Reader:
         self.tenants = self._tenants()
         self.releases: dict[str, dict[str, str]] = {}
         self.odoo_conf: dict[str, str] = {}
+        self.jobs: dict[str, list[dict[str, Any]]] = defaultdict(list)  # namespace -> its Jobs' and CronJobs' pod specs
         for r in resources:
+            if r["type"] in ("kubernetes:batch/v1:CronJob", "kubernetes:batch/v1:Job"):
+                self.jobs[r["inputs"].get("metadata", {}).get("namespace")].append(_pod_spec(r))
             if r["type"] != "kubernetes:core/v1:ConfigMap":
                 continue
             namespace, data = r["inputs"].get("metadata", {}).get("namespace"), r["inputs"].get("data", {})
@@ -289,13 +292,7 @@ class Reader:
         """What the environment reserves on a class: its release at full scale and, on the jobs pool, its largest Job
         (the default schedules run one job of an environment at a time, stacks/sizing.py)."""
         cpu = sum(n * c for n, c, _ in self.pods(namespace, workload_class, typical=False))
-        jobs = [
-            _requests(_pod_spec(r))[0]
-            for r in self.resources
-            if r["type"] in ("kubernetes:batch/v1:CronJob", "kubernetes:batch/v1:Job")
-            and r["inputs"].get("metadata", {}).get("namespace") == namespace
-            and _pod_spec(r).get("nodeSelector", {}).get(WORKLOAD_CLASS) == workload_class
-        ]
+        jobs = [_requests(spec)[0] for spec in self.jobs.get(namespace, ()) if spec.get("nodeSelector", {}).get(WORKLOAD_CLASS) == workload_class]
         return cpu + max(jobs, default=0)
 
     def connections(self, namespace: str) -> int:
