@@ -9,6 +9,7 @@ as it arrives, then `AnalyzeStack` over all of them, and writes one pickled `(st
 It imports only the gRPC client (tools/policy_runner.py): started beside the program, it is feeding the pack before
 the program registers its first resource, and it keeps the encoding and the gRPC traffic off the program's interpreter.
 """
+import gc
 import json
 import pickle
 import signal
@@ -24,6 +25,7 @@ def _stop(signum, frame) -> None:
 def main(argv: list[str]) -> int:
     pack_dir, project, stack, pack_config = argv[0], argv[1], argv[2], json.loads(argv[3])
     signal.signal(signal.SIGTERM, _stop)
+    gc.disable()  # everything read here is kept to the end (AnalyzeStack): collections would only walk it again and again
     entries, out = sys.stdin.buffer, sys.stdout.buffer
     pack = None
     try:
