@@ -211,4 +211,9 @@ def main(argv: Optional[list[str]] = None, on_register: Optional[Callable[[Recor
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The plan is written and the pack has stopped; freeing the program's objects one by one at interpreter exit
+    # would only delay the exit (0.6-1.8 s for dev here, measured), as for tools/fleet.py's children.
+    os._exit(status)
