@@ -6,8 +6,8 @@ Reads pickled plan-file resource entries (tools/plan.py) from stdin until `None`
 as it arrives, then `AnalyzeStack` over all of them, and writes one pickled `(status, payload, analyzed)` to stdout:
 `("ok", policy section, number analyzed)` or `("error", message, 0)`. SIGTERM stops it and its pack.
 
-It imports only the gRPC client (tools/policy_runner.py): started beside the program, it is feeding the pack before
-the program registers its first resource, and it keeps the encoding and the gRPC traffic off the program's interpreter.
+It imports only the gRPC client (tools/policy_runner.py), so it and its pack are up (about 0.8 s here) while the
+program is still importing the SDK, and it keeps the encoding and the gRPC traffic off the program's interpreter.
 """
 import gc
 import json
