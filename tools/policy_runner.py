@@ -37,8 +37,9 @@ def decode_each_struct_once() -> None:
     `AnalyzeStack`, then `deserialize_properties` of the result as often. Profiled at 200 tenant environments
     (py-spy), the decoding was 45% of the pack's time. Within one Analyze/AnalyzeStack call this keeps each message's
     decoded and deserialized values and hands the same ones out again. Neither function changes its input, and each
-    policy still gets a proxy of its own (`unknown_checking_proxy` copies every dict and list), so no policy sees
-    another's changes. Skipped where the SDK no longer has this shape."""
+    policy still gets a proxy of its own (`unknown_checking_proxy`, see proxy_on_access), so no policy sees another's
+    changes. Each request also runs with the cyclic collector paused, and AnalyzeStack reads its resources' messages
+    once (StackRequestRead). Skipped where the SDK no longer has this shape."""
     from google.protobuf import json_format
     from pulumi_policy import policy as sdk
 
@@ -93,8 +94,8 @@ def decode_each_struct_once() -> None:
 
 class ResourceRead:
     """An AnalyzeStack resource's fields read out of its message once. The SDK reads every resource once per stack
-    policy; iterating the repeated field and its empty `propertyDependencies` map each time was a third of AnalyzeStack
-    at 200 tenant environments (py-spy). The sub-messages are the message's own objects, so their decoding is shared
+    policy; iterating the repeated field and its empty `propertyDependencies` map each time was a quarter of AnalyzeStack's
+    samples at 200 tenant environments (py-spy). The sub-messages are the message's own objects, so their decoding is shared
     too; any other attribute is the message's."""
 
     __slots__ = ("message", "type", "urn", "name", "parent", "dependencies", "propertyDependencies", "properties", "options", "provider")

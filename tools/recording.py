@@ -223,9 +223,9 @@ def run_program(
 
 @contextmanager
 def imports_frozen():
-    """The objects that exist before the program runs (the SDK modules: millions of them) left out of the cyclic
-    garbage collector's walks while it runs (`gc.freeze`): every full collection walked them all again, 15-20 % of
-    the dev program (measured). They are handed back to the collector when the program ends."""
+    """The objects that exist before the program runs (mostly the SDK modules: about 340,000) left out of the cyclic
+    garbage collector's walks while it runs (`gc.freeze`): every full collection walked them all again (dev's program:
+    4.2-4.7 s before, 3.6-3.9 s with this, measured). They are handed back to the collector when the program ends."""
     gc.freeze()
     try:
         yield
